@@ -1,0 +1,35 @@
+# Two entry points: `make demo` (main job on embedded data) and `make test`.
+# Each creates its own virtual environment in .venv and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= results
+
+.PHONY: demo test test-all lint bench clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) benchmarks/bench_operators.py --json $(OUT)/bench_operators.json
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+test-all: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check deepinv_ei benchmarks tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_operators.py --json $(OUT)/bench_operators.json
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

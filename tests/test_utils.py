@@ -1,0 +1,39 @@
+import json
+
+import pytest
+import torch
+
+from deepinv_ei.utils import atomic_save_torch, atomic_write_json, dottest
+
+
+def test_dottest_accepts_true_transpose_and_rejects_wrong_one():
+    gen = torch.Generator().manual_seed(1)
+    M = torch.randn(7, 4, generator=gen, dtype=torch.float64)
+    err = dottest(lambda x: x @ M.T, lambda y: y @ M, (3, 4), dtype=torch.float64)
+    assert err < 1e-12
+    with pytest.raises(AssertionError, match="dot test failed"):
+        dottest(lambda x: x @ M.T, lambda y: 2 * (y @ M), (3, 4), dtype=torch.float64)
+
+
+def test_dottest_reports_shape_mismatch():
+    with pytest.raises(ValueError, match="adjoint returned shape"):
+        dottest(lambda x: x, lambda y: y[..., :1], (2, 3))
+
+
+def test_atomic_writes_leave_no_temporary_files(tmp_path):
+    target = tmp_path / "sub" / "r.json"
+    atomic_write_json(target, {"a": 1})
+    atomic_write_json(target, {"a": 2})
+    assert json.loads(target.read_text()) == {"a": 2}
+    atomic_save_torch(tmp_path / "ck.pt", {"w": torch.ones(2)})
+    assert torch.load(tmp_path / "ck.pt")["w"].sum() == 2
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["ck.pt", "r.json", "sub"]
+
+
+def test_atomic_write_keeps_old_file_when_serialisation_fails(tmp_path):
+    target = tmp_path / "r.json"
+    atomic_write_json(target, {"ok": True})
+    with pytest.raises(TypeError):
+        atomic_write_json(target, {"bad": object()})
+    assert json.loads(target.read_text()) == {"ok": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
