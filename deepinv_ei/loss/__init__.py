@@ -1,0 +1,39 @@
+r"""Equivariant imaging losses as :class:`deepinv.loss.Loss`.
+
+- :class:`EILoss`, :class:`MCLoss` and :func:`equivariant_imaging` (ICCV 2021),
+- SURE losses for Gaussian, Poisson and Poisson--Gaussian noise (:data:`SURE_LOSSES`),
+  :class:`REILoss` and :func:`robust_equivariant_imaging` (CVPR 2022).
+
+Every loss returns one value per sample, accepts a linear ODL operator as ``physics``
+and is logged by :class:`deepinv.Trainer` under a distinct, descriptive name.
+"""
+
+from .base import NamedLoss, as_physics
+from .ei import EILoss, equivariant_imaging, mse_per_sample
+from .mc import MCLoss
+from .rei import REILoss, robust_equivariant_imaging
+from .sure import (
+    SURE_LOSSES,
+    SureGaussian,
+    SureLoss,
+    SurePoisson,
+    SurePoissonGaussian,
+    sure_loss,
+)
+
+__all__ = [
+    "NamedLoss",
+    "as_physics",
+    "EILoss",
+    "MCLoss",
+    "equivariant_imaging",
+    "mse_per_sample",
+    "SureLoss",
+    "SureGaussian",
+    "SurePoisson",
+    "SurePoissonGaussian",
+    "SURE_LOSSES",
+    "sure_loss",
+    "REILoss",
+    "robust_equivariant_imaging",
+]
