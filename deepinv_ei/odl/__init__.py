@@ -1,0 +1,27 @@
+"""ODL operators, ray transforms above all, as batched differentiable torch modules and deepinv physics.
+
+- :class:`OperatorModule`: any linear ODL operator as a ``torch.nn.Module`` with exact transpose.
+- :class:`OdlPhysics`: a :class:`deepinv.physics.LinearPhysics` from a linear ODL operator.
+- :func:`ray_transform_physics`: CT physics from a ray transform, with FBP as ``A_dagger``.
+- :class:`FilteredBackProjection`: FBP in torch, matching ODL's ``fbp_op``.
+- ``BACKENDS``: the registry of backends (``"matrix"``, ``"astra"``, ``"odl"``).
+"""
+
+from .backends import BACKENDS, DEFAULT_MATRIX_BUDGET, clear_matrix_cache, system_matrix
+from .fbp import FilteredBackProjection
+from .geometry import as_ray_transform
+from .module import OperatorModule
+from .physics import OdlPhysics, RayTransformPhysics, ray_transform_physics
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_MATRIX_BUDGET",
+    "FilteredBackProjection",
+    "OdlPhysics",
+    "OperatorModule",
+    "RayTransformPhysics",
+    "as_ray_transform",
+    "clear_matrix_cache",
+    "ray_transform_physics",
+    "system_matrix",
+]

@@ -1,0 +1,45 @@
+"""The interface every backend implements: a batched forward map and its exact transpose."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import odl
+import torch
+
+
+class Backend(ABC):
+    r"""Applies a linear ODL operator :math:`A` and its plain transpose :math:`A^\top` to batches.
+
+    Inputs are contiguous tensors of shape ``(N, *op.domain.shape)`` (forward) or
+    ``(N, *op.range.shape)`` (transpose), float32 or float64, on any device the backend
+    :meth:`supports`; outputs have the same dtype and device. :math:`A^\top` is the adjoint for the
+    unweighted dot product :math:`\langle u, v\rangle = \sum_i u_i v_i` that torch's autograd
+    uses, whatever the cell sizes of the ODL spaces.
+
+    Subclasses implement :meth:`forward`, :meth:`transpose` and, when they cannot handle every
+    linear operator or device, :meth:`unsupported_reason`.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, op: odl.Operator, **options):
+        self.op = op
+        self.options = options
+
+    @classmethod
+    def unsupported_reason(cls, op: odl.Operator, device: torch.device) -> str | None:
+        """``None`` if this backend can apply ``op`` on ``device``, else why it cannot."""
+        return None
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """:math:`A x` for ``x`` of shape ``(N, *domain.shape)``."""
+
+    @abstractmethod
+    def transpose(self, y: torch.Tensor) -> torch.Tensor:
+        r""":math:`A^\top y` for ``y`` of shape ``(N, *range.shape)``."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({type(self.op).__name__})"
