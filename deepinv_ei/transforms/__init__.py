@@ -1,0 +1,37 @@
+r"""Exact group actions as :class:`deepinv.transform.Transform`, one random element per image.
+
+- :class:`Shift` -- circular integer shifts (permutations).
+- :class:`Rotate` -- quarter turns (exact :math:`C_4`) and continuous angles (orthogonal
+  three-shear Fourier rotation by default).
+- :class:`Reflect` -- flips; :class:`Dihedral` -- the 8 symmetries :math:`D_4` of the square.
+- :class:`Product` -- compositions, also written ``Shift() * Reflect()``.
+
+``TRANSFORMS`` maps names to classes (tests parametrise over it).
+"""
+
+from __future__ import annotations
+
+from deepinv_ei.transforms.base import GroupTransform
+from deepinv_ei.transforms.odl_operator import GroupElementOperator
+from deepinv_ei.transforms.product import Product
+from deepinv_ei.transforms.reflect import Dihedral, Reflect
+from deepinv_ei.transforms.rotate import Rotate
+from deepinv_ei.transforms.shift import Shift
+
+TRANSFORMS: dict[str, type[GroupTransform]] = {
+    "shift": Shift,
+    "rotate": Rotate,
+    "reflect": Reflect,
+    "dihedral": Dihedral,
+}
+
+__all__ = [
+    "GroupTransform",
+    "GroupElementOperator",
+    "Shift",
+    "Rotate",
+    "Reflect",
+    "Dihedral",
+    "Product",
+    "TRANSFORMS",
+]

@@ -1,0 +1,110 @@
+r"""One group element :math:`T_g` as a linear ODL operator on a 2D ``odl.uniform_discr`` space."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import odl
+import torch
+
+if TYPE_CHECKING:
+    from deepinv_ei.transforms.base import GroupTransform
+
+_KINDS = ("forward", "inverse", "adjoint")
+
+
+class GroupElementOperator(odl.Operator):
+    r"""The linear map :math:`x \mapsto T_g x` (or its inverse / transpose) for ONE element :math:`g`.
+
+    The domain and range are the same uniform space, whose constant cell-volume weighting cancels
+    in :math:`\langle T_g x, y\rangle = \langle x, T_g^\top y\rangle`, so the ODL adjoint is the plain
+    transpose: the inverse permutation for exact groups, the inverse for orthogonal ones, the
+    autograd transpose otherwise.
+
+    :param transform: the :class:`deepinv_ei.transforms.GroupTransform`.
+    :param space: 2D :class:`odl.DiscretizedSpace`, shape ``(H, W)``.
+    :param dict params: the element's parameters, each with a single entry (scalars accepted).
+    :param str kind: ``"forward"``, ``"inverse"`` or ``"adjoint"``.
+
+    :Examples:
+
+    >>> import numpy as np, odl, torch
+    >>> from deepinv_ei.transforms import Shift
+    >>> space = odl.uniform_discr([0, 0], [1, 1], (4, 4))
+    >>> op = Shift().as_odl_operator(space, y_shift=1, x_shift=0)
+    >>> x = space.element(np.arange(16.0).reshape(4, 4))
+    >>> bool(np.array_equal(op(x).asarray(), np.roll(x.asarray(), 1, axis=0)))
+    True
+    >>> bool(np.array_equal(op.adjoint(op(x)).asarray(), x.asarray()))
+    True
+    """
+
+    def __init__(
+        self,
+        transform: GroupTransform,
+        space: Any,
+        params: dict[str, Any],
+        kind: str = "forward",
+    ) -> None:
+        if not isinstance(space, odl.DiscretizedSpace) or space.ndim != 2:
+            raise TypeError(
+                f"space must be a 2D odl.uniform_discr (DiscretizedSpace), got {space!r}"
+            )
+        if kind not in _KINDS:
+            raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+        self.transform = transform
+        self.kind = kind
+        probe = torch.zeros(1, 1, *space.shape, dtype=torch.float64)
+        spec = transform.param_spec
+        self.params = {
+            k: torch.as_tensor(v).reshape(-1, *spec[k]) if k in spec else torch.as_tensor(v)
+            for k, v in params.items()
+        }
+        if any(v.ndim == 0 or len(v) != 1 for v in self.params.values()):
+            raise ValueError(
+                "as_odl_operator takes the parameters of ONE group element, got shapes "
+                f"{ {k: tuple(v.shape) for k, v in self.params.items()} }"
+            )
+        # Validate names, shapes and image size once, with clear errors.
+        transform._check_shape((1, *space.shape))
+        self.params = transform._coerce_params(probe, self.params)
+        super().__init__(domain=space, range=space, linear=True)
+
+    def _call(self, x):
+        arr = x.asarray()
+        t = torch.as_tensor(np.asarray(arr) if not isinstance(arr, torch.Tensor) else arr)
+        t = t.to(torch.float64).reshape(1, 1, *self.domain.shape)
+        apply = {
+            "forward": self.transform._transform,
+            "inverse": self.transform._inverse_transform,
+            "adjoint": self.transform._adjoint_transform,
+        }[self.kind]
+        out = apply(t, **self.params)[0, 0]
+        return self.range.element(out.cpu().numpy())
+
+    @property
+    def adjoint(self) -> GroupElementOperator:
+        kind = {"forward": "adjoint", "adjoint": "forward", "inverse": "inverse_adjoint"}[self.kind]
+        if kind == "inverse_adjoint":
+            if not self.transform.orthogonal:
+                raise NotImplementedError(
+                    "the transpose of a non-orthogonal inverse is not provided"
+                )
+            kind = "forward"
+        return GroupElementOperator(self.transform, self.domain, self.params, kind)
+
+    @property
+    def inverse(self) -> GroupElementOperator:
+        kind = {"forward": "inverse", "inverse": "forward"}.get(self.kind)
+        if kind is None:
+            if not self.transform.orthogonal:
+                raise NotImplementedError(
+                    "the inverse of a non-orthogonal transpose is not provided"
+                )
+            kind = "forward"
+        return GroupElementOperator(self.transform, self.domain, self.params, kind)
+
+    def __repr__(self) -> str:
+        p = {k: v.tolist() for k, v in self.params.items()}
+        return f"{type(self).__name__}({type(self.transform).__name__}, {p}, kind={self.kind!r})"

@@ -1,0 +1,351 @@
+"""Group axioms, orthogonality, layout and error handling of deepinv_ei.transforms."""
+
+from __future__ import annotations
+
+import numpy as np
+import odl
+import pytest
+import torch
+
+from deepinv_ei.transforms import (
+    TRANSFORMS,
+    Dihedral,
+    GroupTransform,
+    Product,
+    Reflect,
+    Rotate,
+    Shift,
+)
+from deepinv_ei.utils import dottest
+
+# One exact instance per registry entry, with the parameters of its identity element.
+EXACT = {
+    "shift": (lambda **kw: Shift(**kw), {"y_shift": [0], "x_shift": [0]}),
+    "rotate": (lambda **kw: Rotate(multiples=90, **kw), {"theta": [0.0]}),
+    "reflect": (lambda **kw: Reflect(**kw), {"flips": [[0, 0]]}),
+    "dihedral": (lambda **kw: Dihedral(**kw), {"k": [0], "flip": [0]}),
+}
+EXACT["shift*reflect"] = (
+    lambda **kw: Product(Shift(), Reflect(), **kw),
+    {"y_shift": [0], "x_shift": [0], "flips": [[0, 0]]},
+)
+EXACT["dihedral*shift"] = (
+    lambda **kw: Product(Dihedral(), Shift(), **kw),
+    {"k": [0], "flip": [0], "y_shift": [0], "x_shift": [0]},
+)
+
+
+def test_registry_covers_exact_cases():
+    assert set(TRANSFORMS) <= set(EXACT)
+    for cls in TRANSFORMS.values():
+        assert issubclass(cls, GroupTransform)
+
+
+def _image(batch=3, c=2, n=6, seed=0, dtype=torch.float64):
+    # Distinct pixel values, so a permutation is identified by its output.
+    g = torch.Generator().manual_seed(seed)
+    return torch.randperm(batch * c * n * n, generator=g).to(dtype).reshape(batch, c, n, n)
+
+
+def _one(params, i):
+    return {k: v[i : i + 1] for k, v in params.items()}
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+def test_identity_element(name):
+    make, ident = EXACT[name]
+    T = make()
+    x = _image(batch=1)
+    assert torch.equal(T.transform(x, **ident), x)
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+def test_exact_inverse_and_orthogonality(name):
+    make, _ = EXACT[name]
+    T = make(n_trans=4, rng=torch.Generator().manual_seed(1))
+    assert T.exact and T.orthogonal
+    x = _image()
+    p = T.get_params(x)
+    y = T.transform(x, **p)
+    assert y.shape == (4 * 3, *x.shape[1:])
+    assert torch.equal(T.inverse(y, **p), x.repeat(4, 1, 1, 1))
+    # A permutation keeps the multiset of pixel values of each image.
+    xs = x.repeat(4, 1, 1, 1)
+    assert torch.equal(y.flatten(1).sort(dim=1).values, xs.flatten(1).sort(dim=1).values)
+    dottest(
+        lambda v: T.transform(v, **p),
+        lambda w: T.adjoint(w, **p),
+        (12, 2, 6, 6),
+        dtype=torch.float64,
+    )
+    dottest(
+        lambda v: T.transform(v, **p),
+        lambda w: T.inverse(w, **p),
+        (12, 2, 6, 6),
+        dtype=torch.float64,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+def test_closure_composition_is_an_element(name):
+    make, _ = EXACT[name]
+    T = make(n_trans=5, rng=torch.Generator().manual_seed(2))
+    x = _image(batch=1)
+    support = T.group_elements(tuple(x.shape[1:]))
+    G = len(next(iter(support.values())))
+    all_images = T.transform(x, **support)  # (G, C, H, W): every element applied to x
+    assert len(torch.unique(all_images.flatten(1), dim=0)) == G  # elements act distinctly
+    pg, ph = T.get_params(x), T.get_params(x)
+    for i in range(5):
+        gh = T.transform(T.transform(x, **_one(pg, i)), **_one(ph, i))
+        hits = (all_images == gh).flatten(1).all(dim=1)
+        assert int(hits.sum()) == 1
+        # ... and its inverse is an element too.
+        inv = T.inverse(x, **_one(pg, i))
+        assert int((all_images == inv).flatten(1).all(dim=1).sum()) == 1
+
+
+def test_group_orders():
+    shape = (1, 6, 6)
+    assert len(Shift().group_elements(shape)["x_shift"]) == 36
+    assert len(Shift(nonzero=True).group_elements(shape)["x_shift"]) == 25
+    assert len(Shift(max_shift=1).group_elements(shape)["x_shift"]) == 9
+    assert len(Rotate(multiples=90).group_elements(shape)["theta"]) == 4
+    assert len(Reflect().group_elements(shape)["flips"]) == 4
+    assert len(Dihedral().group_elements(shape)["k"]) == 8
+    assert len(Product(Dihedral(), Shift()).group_elements(shape)["k"]) == 8 * 36
+
+
+def test_associativity_of_product_factors():
+    # (Reflect * Dihedral) * Shift and Reflect * (Dihedral * Shift) are the same action.
+    x = _image(batch=2)
+    a = (Reflect() * Dihedral()) * Shift()
+    b = Reflect() * (Dihedral() * Shift())
+    assert len(a.factors) == len(b.factors) == 3
+    p = a.get_params(x)
+    assert torch.equal(a.transform(x, **p), b.transform(x, **p))
+    assert torch.equal(b.inverse(a.transform(x, **p), **p), x)
+
+
+def test_dihedral_relations():
+    x = _image(batch=1)
+
+    def el(k, f):
+        return {"k": torch.tensor([k]), "flip": torch.tensor([f])}
+
+    D = Dihedral()
+    flip = D.transform(x, **el(0, 1))
+    rot = D.transform(x, **el(1, 0))
+    assert torch.equal(flip, torch.flip(x, (-1,)))
+    assert torch.equal(rot, torch.rot90(x, 1, (-2, -1)))
+    # F R F = R^{-1}
+    frf = D.transform(D.transform(D.transform(x, **el(0, 1)), **el(1, 0)), **el(0, 1))
+    assert torch.equal(frf, D.transform(x, **el(3, 0)))
+
+
+def test_per_sample_parameters_and_stacking_order():
+    T = Shift(n_trans=2, rng=torch.Generator().manual_seed(3))
+    x = _image(batch=8)
+    p = T.get_params(x)
+    assert p["x_shift"].shape == (16,)
+    assert len(torch.unique(torch.stack([p["y_shift"], p["x_shift"]], 1), dim=0)) > 4
+    y = T.transform(x, **p)
+    for t in range(2):
+        for b in range(8):
+            single = T.transform(x[b : b + 1], **_one(p, t * 8 + b))
+            assert torch.equal(y[t * 8 + b], single[0])
+    # Same layout as deepinv's x.repeat(n_trans, 1, 1, 1).
+    ident = {
+        "y_shift": torch.zeros(16, dtype=torch.long),
+        "x_shift": torch.zeros(16, dtype=torch.long),
+    }
+    assert torch.equal(T.transform(x, **ident), x.repeat(2, 1, 1, 1))
+
+
+def test_determinism_given_seed():
+    x = _image(batch=4)
+    for name, (make, _) in EXACT.items():
+        p1 = make(n_trans=3, rng=torch.Generator().manual_seed(7)).get_params(x)
+        p2 = make(n_trans=3, rng=torch.Generator().manual_seed(7)).get_params(x)
+        assert p1.keys() == p2.keys(), name
+        assert all(torch.equal(p1[k], p2[k]) for k in p1), name
+
+
+def test_shift_options():
+    x = _image(batch=64, c=1, n=8)
+    p = Shift(nonzero=True, rng=torch.Generator().manual_seed(0)).get_params(x)
+    assert bool((p["x_shift"] % 8 != 0).all()) and bool((p["y_shift"] % 8 != 0).all())
+    p = Shift(max_shift=2, rng=torch.Generator().manual_seed(0)).get_params(x)
+    assert int(p["x_shift"].abs().max()) <= 2 and int(p["x_shift"].min()) < 0
+    y = Shift().transform(x[:1], y_shift=[1], x_shift=[-2])
+    assert torch.equal(y, torch.roll(x[:1], (1, -2), (-2, -1)))
+
+
+def test_rotate_c4_matches_rot90_and_non_square_180():
+    x = _image(batch=1)
+    R = Rotate(multiples=90)
+    for k in range(4):
+        y = R.transform(x, theta=torch.tensor([90.0 * k]))
+        assert torch.equal(y, torch.rot90(x, k, (-2, -1)))
+    rect = torch.randn(1, 1, 4, 6)
+    assert torch.equal(
+        Rotate(angles=[180]).transform(rect, theta=[180.0]), torch.rot90(rect, 2, (-2, -1))
+    )
+
+
+def test_fourier_rotation_is_orthogonal_with_exact_inverse():
+    T = Rotate(nonzero=True, n_trans=3, rng=torch.Generator().manual_seed(0))
+    assert T.orthogonal and not T.exact
+    for n in (16, 15):  # even size (Nyquist bin) and odd size
+        x = torch.randn(2, 1, n, n, dtype=torch.float64)
+        p = T.get_params(x)
+        y = T.transform(x, **p)
+        assert torch.allclose(
+            y.flatten(1).norm(dim=1), x.repeat(3, 1, 1, 1).flatten(1).norm(dim=1), rtol=1e-12
+        )
+        assert torch.allclose(T.inverse(y, **p), x.repeat(3, 1, 1, 1), atol=1e-12)
+        dottest(
+            lambda v, p=p: T.transform(v, **p),
+            lambda w, p=p: T.inverse(w, **p),
+            (6, 1, n, n),
+            dtype=torch.float64,
+        )
+
+
+def test_fourier_rotation_agrees_with_interpolation_inside_disc():
+    # A smooth blob inside the disc: all modes must agree on where it goes.
+    n = 32
+    u = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
+    uu, vv = torch.meshgrid(u, u, indexing="ij")
+    x = torch.exp(-((uu - 6) ** 2 + (vv - 2) ** 2) / 8)[None, None]
+    theta = torch.tensor([37.0])
+    f = Rotate().transform(x, theta=theta)
+    b = Rotate(interpolation="bicubic").transform(x, theta=theta)
+    assert (f - b).norm() / b.norm() < 0.02
+    assert (f - x).norm() / x.norm() > 0.5  # it did move
+
+
+def test_continuous_rotation_measured_norm_loss_bounds():
+    # Documented figures (docs/transforms.md): fourier ~0, bilinear ~4.5% at 30 deg on a disc image.
+    n = 32
+    u = torch.arange(n, dtype=torch.float32) - (n - 1) / 2
+    uu, vv = torch.meshgrid(u, u, indexing="ij")
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 1, n, n, generator=g) * ((uu**2 + vv**2) < (n / 2 - 2) ** 2)
+    theta = torch.arange(1.0, 360.0, 7.0)
+    xs = x.repeat(len(theta), 1, 1, 1)
+    loss = {}
+    for mode in ("fourier", "bilinear"):
+        y = Rotate(interpolation=mode).transform(xs, theta=theta)
+        loss[mode] = (1 - y.flatten(1).norm(dim=1) / x.norm()).abs().max().item()
+    assert loss["fourier"] < 1e-5
+    assert loss["bilinear"] > 0.02  # white noise is what bilinear smoothing hurts most
+
+
+def test_bilinear_rotation_transpose_by_autograd():
+    T = Rotate(interpolation="bilinear", n_trans=2, rng=torch.Generator().manual_seed(0))
+    assert not T.orthogonal
+    x = torch.randn(1, 1, 8, 10, dtype=torch.float64)  # non-square is fine here
+    p = T.get_params(x)
+    dottest(
+        lambda v: T.transform(v, **p),
+        lambda w: T.adjoint(w, **p),
+        (2, 1, 8, 10),
+        dtype=torch.float64,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
+def test_odl_operator_matches_torch(name):
+    make, _ = EXACT[name]
+    T = make(rng=torch.Generator().manual_seed(5))
+    space = odl.uniform_discr([-1, -1], [1, 1], (6, 6))
+    x = _image(batch=1, c=1)
+    p = T.get_params(x)
+    op = T.as_odl_operator(space, **p)
+    assert op.is_linear and op.domain == space and op.range == space
+    x_odl = space.element(x[0, 0].numpy())
+    np.testing.assert_array_equal(op(x_odl).asarray(), T.transform(x, **p)[0, 0].numpy())
+    np.testing.assert_array_equal(op.adjoint(op(x_odl)).asarray(), x[0, 0].numpy())
+    np.testing.assert_array_equal(op.inverse(op(x_odl)).asarray(), x[0, 0].numpy())
+    # ODL's weighted inner product: <T x, y> = <x, T^* y>.
+    y_odl = space.element(np.random.default_rng(0).standard_normal((6, 6)))
+    assert np.isclose(op(x_odl).inner(y_odl), x_odl.inner(op.adjoint(y_odl)), rtol=1e-12)
+
+
+def test_odl_operator_continuous_rotation_adjoint():
+    space = odl.uniform_discr([-1, -1], [1, 1], (8, 8))
+    rng = np.random.default_rng(0)
+    x, y = (space.element(rng.standard_normal((8, 8))) for _ in range(2))
+    for mode in ("fourier", "bilinear"):
+        op = Rotate(interpolation=mode).as_odl_operator(space, theta=23.0)
+        assert np.isclose(op(x).inner(y), x.inner(op.adjoint(y)), rtol=1e-10)
+
+
+def test_deepinv_ei_loss_and_symmetrize_accept_our_transforms():
+    import deepinv as dinv
+
+    T = Shift(n_trans=2, rng=torch.Generator().manual_seed(0))
+    physics = dinv.physics.Inpainting(
+        img_size=(1, 8, 8), mask=0.6, rng=torch.Generator().manual_seed(0)
+    )
+    x = torch.randn(3, 1, 8, 8)
+
+    def model(y, physics):
+        return physics.A_adjoint(y)
+
+    loss = dinv.loss.EILoss(T)(x_net=model(physics.A(x), physics), physics=physics, model=model)
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    assert torch.equal(T.identity(x, average=True), x)
+    sym = T.symmetrize(lambda v: 2 * v)(x)
+    assert torch.equal(sym, 2 * x.repeat(2, 1, 1, 1))
+
+
+def test_product_parameters_and_errors():
+    P = Shift() * Shift()
+    assert set(P.param_spec) == {"0_y_shift", "0_x_shift", "1_y_shift", "1_x_shift"}
+    assert (Shift(n_trans=2) * Reflect(n_trans=3)).n_trans == 6
+    with pytest.raises(TypeError, match="GroupTransform"):
+        Product(Shift(), lambda x: x)
+    with pytest.raises(ValueError, match="two factors"):
+        Product(Shift())
+
+
+def test_bad_inputs_raise_clear_errors():
+    x = torch.randn(2, 1, 6, 6)
+    with pytest.raises(ValueError, match="n_trans"):
+        Shift(n_trans=0)
+    with pytest.raises(ValueError, match="4D"):
+        Shift()(torch.randn(6, 6))
+    with pytest.raises(ValueError, match="4D"):
+        Shift()(torch.randn(1, 1, 2, 6, 6))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        Shift()(np.zeros((1, 1, 6, 6)))
+    with pytest.raises(ValueError, match="square"):
+        Rotate(multiples=90)(torch.randn(1, 1, 4, 6))
+    with pytest.raises(ValueError, match="square"):
+        Rotate(angles=[180]).transform(torch.randn(1, 1, 4, 6), theta=[90.0])
+    with pytest.raises(ValueError, match="square"):
+        Dihedral()(torch.randn(1, 1, 4, 6))
+    with pytest.raises(ValueError, match="shape"):
+        Shift().transform(
+            x,
+            y_shift=torch.zeros(2, 2, dtype=torch.long),
+            x_shift=torch.zeros(2, 2, dtype=torch.long),
+        )
+    with pytest.raises(ValueError, match="multiple of the batch size"):
+        Shift().transform(x, y_shift=[1, 2, 3], x_shift=[1, 2, 3])
+    with pytest.raises(ValueError, match="expects parameters"):
+        Shift().transform(x, theta=[1.0, 2.0])
+    with pytest.raises(ValueError, match="flips"):
+        Reflect().transform(x, flips=torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="interpolation"):
+        Rotate(interpolation="lanczos")
+    with pytest.raises(TypeError, match="Generator"):
+        Shift(rng=0)
+    with pytest.raises(TypeError, match="uniform_discr"):
+        Shift().as_odl_operator(odl.rn(4), y_shift=0, x_shift=0)
+    with pytest.raises(ValueError, match="ONE group element"):
+        Shift().as_odl_operator(
+            odl.uniform_discr([0, 0], [1, 1], (4, 4)), y_shift=[0, 1], x_shift=[0, 1]
+        )
