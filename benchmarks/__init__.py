@@ -1,0 +1,1 @@
+"""Benchmarks and reproductions of deepinv-ei (``python -m benchmarks.reproduce_iccv``)."""

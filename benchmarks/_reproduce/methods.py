@@ -1,0 +1,66 @@
+r"""The compared methods as lists of :class:`deepinv.loss.Loss` (``pinv`` trains nothing).
+
+- ``mc``: measurement consistency only, :math:`\|A f(y) - y\|^2`.
+- ``ei``: :math:`\|A x_1 - y\|^2 + \alpha \|x_3 - x_2\|^2` (this project's EI losses).
+- ``sup``: :math:`\|f(y) - x\|^2`.
+- ``sup_ei``: supervised plus the EI term.
+- ``rei``: Robust EI, SURE in place of MC, from noisy measurements.
+"""
+
+from __future__ import annotations
+
+import deepinv as dinv
+
+from .profiles import METHODS, TaskProfile
+
+TRAINED = tuple(m for m in METHODS if m != "pinv")
+LABELS = {
+    "pinv": "A†y",
+    "mc": "MC",
+    "ei": "EI",
+    "sup": "supervised",
+    "rei": "REI",
+    "sup_ei": "sup+EI",
+}
+
+
+def parse_methods(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``"pinv,mc,ei"`` -> ``("pinv", "mc", "ei")``; unknown names raise :class:`ValueError`."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    items = [m.strip() for m in items if m.strip()]
+    if not items:
+        raise ValueError(f"--methods needs at least one of {METHODS}, got {text!r}")
+    bad = [m for m in items if m not in METHODS]
+    if bad:
+        raise ValueError(f"unknown method(s) {bad}; expected a comma list from {METHODS}")
+    return tuple(dict.fromkeys(items))  # de-duplicated, order kept
+
+
+def make_losses(method: str, p: TaskProfile, transform) -> list[dinv.loss.Loss]:
+    """Training losses of ``method`` under profile ``p`` with group action ``transform``."""
+    from deepinv_ei import loss as ei_loss
+
+    if method == "mc":
+        return [ei_loss.MCLoss()]
+    if method == "ei":
+        return list(ei_loss.equivariant_imaging(transform, alpha=p.alpha))
+    if method == "sup":
+        return [dinv.loss.SupLoss()]
+    if method == "sup_ei":
+        return [dinv.loss.SupLoss(), ei_loss.EILoss(transform, weight=p.alpha)]
+    if method == "rei":
+        return list(
+            ei_loss.robust_equivariant_imaging(
+                transform, noise_model(p), alpha=p.alpha, tau=p.rei_tau
+            )
+        )
+    raise ValueError(f"method {method!r} has no training losses; expected one of {TRAINED}")
+
+
+def noise_model(p: TaskProfile):
+    """The measurement noise of the ``rei`` experiment."""
+    if p.rei_noise == "gaussian":
+        return dinv.physics.GaussianNoise(sigma=p.rei_noise_level)
+    if p.rei_noise == "poisson":
+        return dinv.physics.PoissonNoise(gain=p.rei_noise_level)
+    raise ValueError(f"rei_noise must be 'gaussian' or 'poisson', got {p.rei_noise!r}")

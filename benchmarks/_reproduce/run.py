@@ -1,0 +1,287 @@
+"""One reproduction run: every task's data first (errors before training), then each method,
+writing ``results.json`` after each so that ``--resume`` never redoes finished work."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import deepinv as dinv
+import torch
+from torch.utils.data import DataLoader
+
+from deepinv_ei.models import EIUNet, ei_reconstructor
+from deepinv_ei.utils import atomic_save_torch, atomic_write_json
+
+from . import report
+from .distributed import DistInfo, barrier, init_distributed, shutdown, wrap_ddp
+from .methods import make_losses, noise_model
+from .metrics import psnr, psnr_seed_convention, ssim, summarise
+from .profiles import TaskProfile, describe_changes, get_profile
+from .tasks import TaskSetup, build_task, make_transform
+from .training import CHECKPOINT, EpochSampler, ReproTrainer
+
+RESULTS = "results.json"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    tasks: tuple[str, ...]
+    methods: tuple[str, ...]
+    profile: str = "quick"
+    out: Path = Path("results/iccv")
+    data_dir: str | None = None
+    device: str = "cpu"
+    seed: int = 0
+    resume: bool = False
+    verbose: bool = True
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import odl
+
+    import deepinv_ei
+
+    out = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "deepinv": dinv.__version__,
+        "odl": odl.__version__,
+        "numpy": numpy.__version__,
+        "deepinv_ei": deepinv_ei.__version__,
+    }
+    with contextlib.suppress(Exception):
+        import astra
+
+        out["astra"] = astra.__version__
+    return out
+
+
+def measure(physics, x: torch.Tensor, batch: int = 32) -> torch.Tensor:
+    """``physics(x)`` in chunks, without gradients (the fixed measurements users hold)."""
+    with torch.no_grad():
+        return torch.cat([physics(x[i : i + batch]) for i in range(0, len(x), batch)])
+
+
+@torch.no_grad()
+def evaluate(reconstruct, x: torch.Tensor, y: torch.Tensor, batch: int = 8) -> dict:
+    """Per-image metrics of ``reconstruct(y)`` against ``x``; keeps image 0 for the figure."""
+    outs = [reconstruct(y[i : i + batch]) for i in range(0, len(x), batch)]
+    x_hat = torch.cat(outs).to(x.device)
+    entry = {}
+    for name, fn in (("psnr", psnr), ("psnr_seed", psnr_seed_convention), ("ssim", ssim)):
+        mean, std = summarise(fn(x, x_hat).cpu())
+        entry[name], entry[f"{name}_std"] = round(mean, 4), round(std, 4)
+    return entry | {"first": x_hat[:1].cpu()}
+
+
+@contextlib.contextmanager
+def noisy(physics, noise):
+    """Temporarily give ``physics`` a noise model (the ``rei`` experiment)."""
+    before = physics.noise_model
+    physics.noise_model = noise
+    try:
+        yield physics
+    finally:
+        physics.noise_model = before
+
+
+def _loader(x, y, p: TaskProfile, info: DistInfo) -> DataLoader:
+    ds = dinv.datasets.TensorDataset(x=x, y=y, use_dict_output=True)
+    if info.enabled:
+        sampler = EpochSampler(ds, num_replicas=info.world_size, rank=info.rank, shuffle=True)
+        return DataLoader(ds, batch_size=p.batch_size, sampler=sampler)
+    return DataLoader(ds, batch_size=p.batch_size, shuffle=True)
+
+
+def train_method(
+    method: str,
+    s: TaskSetup,
+    y_train: torch.Tensor,
+    y_test: torch.Tensor,
+    cfg: RunConfig,
+    info: DistInfo,
+    device: torch.device,
+    ckpt_dir: Path,
+) -> dict:
+    """Train ``f = G(A^dagger y)`` with ``method``'s losses; returns its results entry."""
+    p = s.profile
+    torch.manual_seed(cfg.seed)  # the same initial G for every method
+    backbone = EIUNet(p.channels, p.width, p.scales, p.batch_norm, p.zero_init)
+    model = ei_reconstructor(backbone).to(device)
+    n_params = sum(q.numel() for q in model.parameters())
+    optimizer = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(p.milestones), gamma=0.1)
+    resume_from = ckpt_dir / CHECKPOINT
+    # the group elements come from their own generator, saved in checkpoints (exact resume)
+    group_rng = torch.Generator().manual_seed(cfg.seed * 1000 + 7 + info.rank)
+    transform = make_transform(p.transform, p.n_trans, group_rng)
+    trainer = ReproTrainer(
+        model=wrap_ddp(model, info, device),
+        physics=s.physics,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        train_dataloader=_loader(s.x_train, y_train, p, info),
+        eval_dataloader=DataLoader(
+            dinv.datasets.TensorDataset(x=s.x_test, y=y_test, use_dict_output=True),
+            batch_size=max(p.batch_size, 8),
+        ),
+        epochs=p.epochs,
+        losses=make_losses(method, p, transform),
+        generators={"group": group_rng},
+        metrics=[dinv.loss.metric.PSNR()],
+        eval_interval=p.eval_interval,
+        compute_train_metrics=False,
+        online_measurements=False,
+        device=device,
+        save_path=None,
+        checkpoint_dir=ckpt_dir,
+        ckpt_pretrained=str(resume_from) if cfg.resume and resume_from.exists() else None,
+        metadata={"task": p.task, "method": method, "profile": p.to_dict(), "seed": cfg.seed},
+        is_main=info.is_main,
+        verbose=cfg.verbose and info.is_main,
+        show_progress_bar=cfg.verbose and info.is_main,
+        freq_update_progress_bar=5,
+        non_blocking_transfers=device.type == "cuda",
+    )
+    trainer.train()
+    barrier(info)
+    model.eval()
+    entry = evaluate(lambda y: model(y, s.physics), s.x_test.to(device), y_test)
+    entry |= {
+        "train_seconds": round(trainer.train_seconds(), 2),
+        "epochs": p.epochs,
+        "steps": p.epochs * len(trainer.train_dataloader[0]),
+        "n_params": n_params,
+        "resumed_from_epoch": trainer.resumed_from_epoch,
+        "curve": trainer.curve,
+        "loss_history": {k: [float(v) for v in h] for k, h in trainer.loss_history.items()},
+        "checkpoint": str(ckpt_dir / "model_final.pth"),
+    }
+    if info.is_main:
+        atomic_save_torch(ckpt_dir / "model_final.pth", model.state_dict())
+    return entry
+
+
+def _meta(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
+    return {
+        "seed": cfg.seed,
+        "profile": cfg.profile,
+        "device": str(device) + (f" x{info.world_size} (DDP)" if info.enabled else ""),
+        "data_dir": cfg.data_dir,
+        "versions": versions(),
+    }
+
+
+def _load_previous(cfg: RunConfig) -> dict | None:
+    import json
+
+    path = cfg.out / RESULTS
+    if not (cfg.resume and path.exists()):
+        return None
+    prev = json.loads(path.read_text())
+    for key, want in (("profile", cfg.profile), ("seed", cfg.seed), ("data_dir", cfg.data_dir)):
+        if prev.get(key) != want:
+            raise ValueError(
+                f"--resume: {path} was written with {key}={prev.get(key)!r}, this run has "
+                f"{key}={want!r}; use the same settings or a fresh --out"
+            )
+    return prev
+
+
+def run(cfg: RunConfig) -> dict:
+    """Run ``cfg`` and write everything under ``cfg.out``; returns the results dictionary."""
+    info, device = init_distributed(cfg.device)
+    try:
+        return _run(cfg, info, device)
+    finally:
+        shutdown(info)
+
+
+def _run(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
+    say = print if (cfg.verbose and info.is_main) else (lambda *a, **k: None)
+    results = _load_previous(cfg) or {}
+    results |= _meta(cfg, info, device)
+    results.setdefault("dataset", {})
+    results.setdefault("settings", {})
+    # every task's data and physics first: a bad --data-dir fails before any training
+    setups = {}
+    for task in cfg.tasks:
+        p = get_profile(task, cfg.profile)
+        say(describe_changes(p))
+        setups[task] = build_task(p, cfg.data_dir, cfg.seed, device)
+    for task, s in setups.items():
+        p = s.profile
+        results["dataset"][task] = (
+            f"{s.dataset_name} ({len(s.x_train)} train / {len(s.x_test)} test)"
+        )
+        results["settings"][task] = p.to_dict()
+        task_res = results.setdefault(task, {})
+        if not cfg.resume and info.is_main:
+            shutil.rmtree(cfg.out / "checkpoints" / task, ignore_errors=True)
+        barrier(info)
+        s.x_train, s.x_test = s.x_train.to(device), s.x_test.to(device)
+        y_train, y_test = measure(s.physics, s.x_train), measure(s.physics, s.x_test)
+        for method in cfg.methods:
+            if cfg.resume and method in task_res:
+                say(f"[{task}] {method}: finished in a previous run, kept")
+                continue
+            say(f"[{task}] {method} ...")
+            t0 = time.perf_counter()
+            if method == "pinv":
+                entry = evaluate(s.physics.A_dagger, s.x_test, y_test)
+                entry |= {"train_seconds": 0.0, "epochs": 0, "name": s.pinv_name}
+            elif method == "rei":
+                noise = noise_model(p)
+                torch.manual_seed(cfg.seed + 1)
+                with noisy(s.physics, noise):
+                    yn_train, yn_test = measure(s.physics, s.x_train), measure(s.physics, s.x_test)
+                    entry = train_method(
+                        method,
+                        s,
+                        yn_train,
+                        yn_test,
+                        cfg,
+                        info,
+                        device,
+                        cfg.out / "checkpoints" / task / method,
+                    )
+                    pinv = evaluate(s.physics.A_dagger, s.x_test, yn_test)
+                entry |= {
+                    "noise": f"{p.rei_noise} {p.rei_noise_level}",
+                    "pinv_noisy_psnr": pinv["psnr"],
+                }
+            else:
+                entry = train_method(
+                    method,
+                    s,
+                    y_train,
+                    y_test,
+                    cfg,
+                    info,
+                    device,
+                    cfg.out / "checkpoints" / task / method,
+                )
+            first = entry.pop("first")
+            entry["wall_seconds"] = round(time.perf_counter() - t0, 2)
+            task_res[method] = entry
+            say(
+                f"[{task}] {method}: PSNR {entry['psnr']:.2f} dB, SSIM {entry['ssim']:.3f}, "
+                f"{entry['train_seconds']:.0f} s training"
+            )
+            if info.is_main:
+                atomic_save_torch(cfg.out / "recon" / f"{task}_{method}.pt", first)
+                atomic_write_json(cfg.out / RESULTS, results)
+        if info.is_main:
+            atomic_save_torch(cfg.out / "recon" / f"{task}_gt.pt", s.x_test[:1].cpu())
+            report.task_figures(cfg.out, task, task_res, s.pinv_name)
+    if info.is_main:
+        atomic_write_json(cfg.out / RESULTS, results)
+        report.write_markdown(cfg.out, results)
+    barrier(info)
+    return results
