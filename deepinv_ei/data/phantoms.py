@@ -36,19 +36,24 @@ class Ellipse:
 
 def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
     # Pixel centres of an n x n grid on [-1, 1]^2; x along columns, y along rows.
-    c = (2.0 * np.arange(n) + 1.0) / n - 1.0
+    c = ((2.0 * np.arange(n) + 1.0) / n - 1.0).astype(np.float32)
     return np.meshgrid(c, c, indexing="xy")
 
 
 def ellipse_masks(ellipses: list[Ellipse], n: int) -> np.ndarray:
     """Boolean indicators, shape ``(len(ellipses), n, n)``, of the ellipses on pixel centres."""
     x, y = _grid(n)
+    # float32 halves the cost; only pixels within ~1e-7 of an edge can flip.
     p = np.array([[e.x0, e.y0, e.a, e.b, e.theta] for e in ellipses], dtype=np.float64)
-    x0, y0, a, b, th = (p[:, i, None, None] for i in range(5))
+    cos, sin = np.cos(p[:, 4]), np.sin(p[:, 4])
+    x0, y0, cos_a, sin_a, cos_b, sin_b = (
+        v.astype(np.float32)[:, None, None]
+        for v in (p[:, 0], p[:, 1], cos / p[:, 2], sin / p[:, 2], cos / p[:, 3], sin / p[:, 3])
+    )
     dx, dy = x - x0, y - y0
-    u = dx * np.cos(th) + dy * np.sin(th)
-    v = -dx * np.sin(th) + dy * np.cos(th)
-    return (u / a) ** 2 + (v / b) ** 2 <= 1.0
+    u = dx * cos_a + dy * sin_a  # u / a
+    v = dy * cos_b - dx * sin_b  # v / b
+    return u * u + v * v <= 1.0
 
 
 def rasterize_ellipses(ellipses: list[Ellipse], size: int, supersample: int = 2) -> np.ndarray:
@@ -104,14 +109,13 @@ def random_phantom_ellipses(rng: np.random.Generator) -> tuple[list[Ellipse], li
 def random_phantom(rng: np.random.Generator, size: int, supersample: int = 2) -> np.ndarray:
     """One random phantom, ``size x size``, values in [0, 1] (see :func:`random_phantom_ellipses`)."""
     outer, inner = random_phantom_ellipses(rng)
-    body = outer[1]  # the inside of the rim: inner structures are cut to it
-    mask = rasterize_ellipses(
-        [Ellipse(1.0, body.a, body.b, body.x0, body.y0, body.theta)], size, supersample
-    )
-    image = rasterize_ellipses(outer, size, supersample) + mask * rasterize_ellipses(
-        inner, size, supersample
-    )
-    return np.clip(image, 0.0, 1.0)
+    s = check_count(supersample, "supersample", minimum=1)
+    masks = ellipse_masks(outer + inner, size * s)
+    rim, body, structures = masks[0], masks[1], masks[2:]
+    contrasts = np.array([e.intensity for e in inner])
+    # Inner structures are cut to the body (inside the rim), on the fine grid.
+    fine = rim + outer[1].intensity * body + body * np.tensordot(contrasts, structures, axes=1)
+    return np.clip(fine.reshape(size, s, size, s).mean(axis=(1, 3)), 0.0, 1.0)
 
 
 def ct_phantoms(
