@@ -115,6 +115,19 @@ def markdown(results: dict) -> str:
                 f"| {e['ssim']:.3f} | {e['train_seconds']:.0f} | {e['epochs']} "
                 f"| {'' if paper is None else f'{paper:.2f}'} |"
             )
+        extra = {m: e["extra_test"] for m, e in res.items() if "extra_test" in e}
+        if extra:
+            first = next(iter(extra.values()))
+            lines += [
+                "",
+                f"Extra test set, {first['name']} ({first['n_images']} images, models trained "
+                "on the training set above): "
+                + ", ".join(
+                    f"{res[m].get('name', LABELS.get(m, m))} {e['psnr']:.2f} dB"
+                    for m, e in extra.items()
+                )
+                + ".",
+            ]
         lines += ["", f"![{task}](fig1_{task}.png)", "", f"![{task} curves](curves_{task}.png)", ""]
     return "\n".join(lines)
 

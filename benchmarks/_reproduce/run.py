@@ -80,6 +80,16 @@ def evaluate(reconstruct, x: torch.Tensor, y: torch.Tensor, batch: int = 8) -> d
     return entry | {"first": x_hat[:1].cpu()}
 
 
+def extra_test(s: TaskSetup, reconstruct) -> dict:
+    """Metrics on the task's extra test set (CT: real slices), measured noise-free."""
+    if s.x_extra is None:
+        return {}
+    x = s.x_extra.to(s.x_test.device)
+    res = evaluate(reconstruct, x, measure(s.physics, x))
+    res.pop("first")
+    return {"extra_test": {"name": s.extra_name, "n_images": len(x)} | res}
+
+
 @contextlib.contextmanager
 def noisy(physics, noise):
     """Temporarily give ``physics`` a noise model (the ``rei`` experiment)."""
@@ -153,6 +163,7 @@ def train_method(
     barrier(info)
     model.eval()
     entry = evaluate(lambda y: model(y, s.physics), s.x_test.to(device), y_test)
+    entry |= extra_test(s, lambda y: model(y, s.physics))
     entry |= {
         "train_seconds": round(trainer.train_seconds(), 2),
         "epochs": p.epochs,
@@ -235,6 +246,7 @@ def _run(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
             t0 = time.perf_counter()
             if method == "pinv":
                 entry = evaluate(s.physics.A_dagger, s.x_test, y_test)
+                entry |= extra_test(s, s.physics.A_dagger)
                 entry |= {"train_seconds": 0.0, "epochs": 0, "name": s.pinv_name}
             elif method == "rei":
                 noise = noise_model(p)

@@ -26,6 +26,8 @@ class TaskSetup:
     x_test: torch.Tensor
     dataset_name: str
     pinv_name: str  # how A^dagger is called in tables (FBP, A^dagger y, pinv)
+    extra_name: str | None = None  # an extra test set (CT: pydicom's real slices)
+    x_extra: torch.Tensor | None = None
 
 
 def ct_physics(size: int, n_views: int, device: str | torch.device = "cpu"):
@@ -108,4 +110,10 @@ def build_task(
         physics, pinv_name = cs_physics(p.image_size, p.n_measurements, seed, device), "A†y"
     else:
         raise ValueError(f"unknown task {p.task!r}")
-    return TaskSetup(p, physics, x_train, x_test, name, pinv_name)
+    setup = TaskSetup(p, physics, x_train, x_test, name, pinv_name)
+    if p.task == "ct" and data_dir is None:
+        # models trained on phantoms, also tested on real CT slices (shipped with pydicom)
+        from deepinv_ei.data import pydicom_ct_slices
+
+        setup.extra_name, setup.x_extra = "pydicom CT slices", pydicom_ct_slices(p.image_size)
+    return setup
