@@ -1,0 +1,178 @@
+"""OperatorModule and its backends: exact transposes, agreement with ODL, autograd, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import odl
+import pytest
+import torch
+from odl_cases import KINDS, odl_forward, ray_transform
+
+from deepinv_ei.odl import BACKENDS, OperatorModule
+from deepinv_ei.odl.backends import AUTO_ORDER
+from deepinv_ei.utils import dottest
+
+RAY_BACKENDS = tuple(BACKENDS)
+
+
+@pytest.fixture(params=KINDS)
+def ray(request):
+    return ray_transform(request.param)
+
+
+@pytest.mark.parametrize("backend", RAY_BACKENDS)
+def test_forward_agrees_with_odl(ray, backend):
+    x = np.random.default_rng(0).random((3, *ray.domain.shape), dtype=np.float32)
+    ours = OperatorModule(ray, backend=backend)(torch.from_numpy(x)).numpy()
+    ref = odl_forward(ray, x)
+    assert np.linalg.norm(ours - ref) / np.linalg.norm(ref) <= 1e-5
+
+
+@pytest.mark.parametrize("backend", RAY_BACKENDS)
+def test_transpose_passes_dot_test_float32(ray, backend):
+    A = OperatorModule(ray, backend=backend)
+    # The "odl" path goes through ODL's adjoint, which rescales by the cell-volume ratio in
+    # float32 before we undo it: two more roundings per pixel than the other backends.
+    rtol = 1e-5 if backend == "odl" else 1e-6
+    assert dottest(A, A.T, (4, *ray.domain.shape), dtype=torch.float32, rtol=rtol) <= rtol
+
+
+def test_matrix_backend_transpose_is_exact_in_float64(ray):
+    A = OperatorModule(ray, backend="matrix")
+    assert dottest(A, A.T, (2, 3, *ray.domain.shape), dtype=torch.float64, rtol=1e-10) <= 1e-10
+
+
+def test_transpose_is_not_odl_adjoint_when_cells_are_not_unit():
+    """The plain transpose differs from ODL's weighted adjoint by the cell-volume ratio."""
+    ray = ray_transform("parallel_cells")
+    A = OperatorModule(ray, backend="matrix")
+    y = np.random.default_rng(1).random(ray.range.shape, dtype=np.float32)
+    ours = A.T(torch.from_numpy(y)).numpy()
+    odl_adj = np.asarray(ray.adjoint(y).asarray())
+    ratio = float(ray.range.weighting.const) / float(ray.domain.weighting.const)
+    assert abs(ratio - 1) > 0.1
+    np.testing.assert_allclose(odl_adj, ratio * ours, rtol=1e-4, atol=1e-4 * np.abs(odl_adj).max())
+
+
+@pytest.mark.parametrize("backend", RAY_BACKENDS)
+def test_batched_equals_per_sample(backend):
+    ray = ray_transform("parallel")
+    A = OperatorModule(ray, backend=backend)
+    x = torch.rand(2, 3, *ray.domain.shape, generator=torch.Generator().manual_seed(2))
+    batched = A(x)
+    assert batched.shape == (2, 3, *ray.range.shape)
+    per_sample = torch.stack([torch.stack([A(xi) for xi in row]) for row in x])
+    torch.testing.assert_close(batched, per_sample, rtol=1e-6, atol=1e-6)
+    y = torch.rand(5, *ray.range.shape)
+    torch.testing.assert_close(A.T(y), torch.stack([A.T(yi) for yi in y]), rtol=1e-6, atol=1e-6)
+
+
+def test_gradcheck_and_second_derivatives_float64():
+    ray = ray_transform("tiny_fan")
+    A = OperatorModule(ray, backend="matrix")
+    x = torch.rand(2, *ray.domain.shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(A, (x,), eps=1e-6, atol=1e-6)
+    y = torch.rand(2, *ray.range.shape, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(A.T, (y,), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradgradcheck(lambda v: A(v) ** 2, (x,), eps=1e-6, atol=1e-5)
+
+
+def test_gradient_of_least_squares_is_transpose_of_residual():
+    ray = ray_transform("parallel_cells")
+    A = OperatorModule(ray)
+    x = torch.rand(1, *ray.domain.shape, dtype=torch.float64, requires_grad=True)
+    y = torch.rand(1, *ray.range.shape, dtype=torch.float64)
+    (0.5 * ((A(x) - y) ** 2).sum()).backward()
+    torch.testing.assert_close(x.grad, A.T(A(x.detach()) - y))
+
+
+def _weighted_matrix_operator():
+    """A float64 operator between spaces with non-unit cells (weighted inner products)."""
+    mat = np.random.default_rng(3).standard_normal((4, 5))
+    domain = odl.uniform_discr(0, 2, 5, dtype="float64")  # cell 0.4
+    range_ = odl.uniform_discr(0, 3, 4, dtype="float64")  # cell 0.75
+    return odl.MatrixOperator(mat, domain=domain, range=range_), mat
+
+
+def test_odl_backend_gives_plain_transpose_of_generic_operator():
+    op, mat = _weighted_matrix_operator()
+    A = OperatorModule(op)
+    assert A.backend_name() == "odl"
+    y = torch.rand(3, 4, dtype=torch.float64)
+    torch.testing.assert_close(A.T(y), y @ torch.from_numpy(mat))
+    assert dottest(A, A.T, (3, 5), dtype=torch.float64, rtol=1e-10) <= 1e-10
+    x = torch.rand(2, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(A, (x,))
+
+
+def test_auto_prefers_matrix_then_falls_back_over_budget():
+    ray = ray_transform("parallel")
+    assert OperatorModule(ray).backend_name() == AUTO_ORDER[0] == "matrix"
+    assert OperatorModule(ray, memory_budget=1000).backend_name() == "astra"
+
+
+def test_transpose_of_transpose_is_module_and_modules_stay_printable():
+    A = OperatorModule(ray_transform("parallel"))
+    assert A.T.T is A and A.adjoint is A.T
+    assert "RayTransform" in repr(A) and "transpose" in repr(A.T)
+    assert list(A.modules()) == [A]
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+def test_rejects_non_operator_and_non_linear_operator():
+    with pytest.raises(TypeError, match="expected an odl.Operator, got ndarray"):
+        OperatorModule(np.eye(3))
+    space = odl.uniform_discr(0, 1, 4)
+    with pytest.raises(ValueError, match="non-linear PowerOperator"):
+        OperatorModule(odl.PowerOperator(space, 2))
+
+
+def test_rejects_non_tensor_space():
+    space = odl.uniform_discr([0, 0], [1, 1], (4, 4))
+    with pytest.raises(TypeError, match="range to be an odl TensorSpace.*got ProductSpace"):
+        OperatorModule(odl.Gradient(space))
+
+
+def test_rejects_wrong_shape_and_dtype():
+    ray = ray_transform("parallel")
+    A = OperatorModule(ray)
+    with pytest.raises(ValueError, match=r"shape \(\*batch, 24, 24\), got \(1, 24, 25\)"):
+        A(torch.zeros(1, 24, 25))
+    with pytest.raises(TypeError, match="float32 or float64, got torch.int64"):
+        A(torch.zeros(1, 24, 24, dtype=torch.int64))
+    with pytest.raises(TypeError, match="expected a torch.Tensor as input, got ndarray"):
+        A(np.zeros((24, 24)))
+    with pytest.raises(ValueError, match="input of the transpose of shape"):
+        A.T(torch.zeros(1, 24, 24))
+
+
+def test_rejects_unknown_backend_and_unsupported_combinations():
+    ray = ray_transform("parallel")
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        OperatorModule(ray, backend="gpu")
+    op, _ = _weighted_matrix_operator()
+    with pytest.raises(
+        ValueError, match="backend 'matrix' needs an odl RayTransform, got MatrixOperator"
+    ):
+        OperatorModule(op, backend="matrix")
+    with pytest.raises(ValueError, match="over the matrix memory budget"):
+        OperatorModule(ray, backend="matrix", memory_budget=1000)
+    with pytest.raises(TypeError, match="float32 only, got torch.float64"):
+        OperatorModule(ray, backend="astra")(torch.zeros(1, 24, 24, dtype=torch.float64))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_matrix_backend_on_cuda_matches_cpu_without_host_copies(dtype):
+    ray = ray_transform("parallel")
+    A = OperatorModule(ray)
+    x = torch.rand(8, *ray.domain.shape, dtype=dtype)
+    y_gpu = A(x.cuda())
+    assert y_gpu.is_cuda and A.backend_name("cuda") == "matrix"
+    torch.testing.assert_close(y_gpu.cpu(), A(x), rtol=1e-5, atol=1e-5)
+    assert dottest(A, A.T, (4, *ray.domain.shape), dtype=dtype, device="cuda") <= (
+        1e-6 if dtype == torch.float32 else 1e-10
+    )
