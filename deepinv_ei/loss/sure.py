@@ -138,10 +138,15 @@ def probe_second_divergence(
     return _sample_mean(weight * b * (h(y + tau * b) + h(y - tau * b) - 2 * h_y)) / tau**2
 
 
-def _as_level(value: Any, like: torch.Tensor, what: str) -> torch.Tensor:
+def _as_level(value: Any, like: torch.Tensor | None, what: str) -> torch.Tensor:
     """A noise level as a tensor broadcastable to ``like``: scalar or one per sample."""
     if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
         raise TypeError(f"{what} must be a float or a tensor, got {type(value).__name__}")
+    if like is None:  # construction time: the batch size is not known yet
+        level = torch.as_tensor(value)
+        if torch.any(level < 0):
+            raise ValueError(f"{what} must be non-negative, got {level.tolist()}")
+        return level
     level = torch.as_tensor(value, dtype=like.dtype, device=like.device)
     if level.numel() not in (1, like.shape[0]):
         raise ValueError(
@@ -189,7 +194,7 @@ class SureLoss(NamedLoss):
         self._levels = levels
         for key, value in levels.items():
             if value is not None:
-                _as_level(value, torch.zeros(1), key)  # validate early
+                _as_level(value, None, key)  # validate early
 
     def _check_tau(self, **taus: float) -> None:
         for key, tau in taus.items():
