@@ -20,6 +20,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402
+
 from benchmarks._reproduce import (  # noqa: E402
     DEFAULT_METHODS,
     PROFILES,
@@ -55,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps ...")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's choice; 1 is much faster on a busy machine)",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     return ap
 
@@ -68,6 +76,10 @@ def config_from_args(argv: list[str] | None = None) -> RunConfig:
         ap.error(str(e))
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         ap.error(f"--data-dir {args.data_dir!r} is not an existing folder")
+    if args.threads is not None:
+        if args.threads < 1:
+            ap.error(f"--threads must be a positive integer, got {args.threads}")
+        torch.set_num_threads(args.threads)
     return RunConfig(
         tasks=TASKS if args.task == "all" else (args.task,),
         methods=methods,

@@ -129,6 +129,7 @@ def test_resume_refuses_other_settings(tmp_path):
         (["--task", "mri"], "invalid choice"),
         (["--profile", "huge"], "invalid choice"),
         (["--data-dir", "/nonexistent/ei-data"], "not an existing folder"),
+        (["--threads", "0"], "positive integer"),
     ],
 )
 def test_bad_arguments_are_clear_errors(argv, message, capsys):

@@ -154,8 +154,8 @@ _QUICK = {
         width=16,
         batch_size=4,
         lr=1e-3,
-        epochs=25,
-        milestones=(20,),
+        epochs=15,
+        milestones=(12,),
         eval_interval=1,
         zero_init=True,
         notes=("EI's gap over MC does not open in minutes on CT (see the shared reference)",),
@@ -164,8 +164,8 @@ _QUICK = {
         _PAPER["inpainting"],
         profile="quick",
         image_size=64,
-        n_train=None,
-        n_test=None,
+        n_train=32,  # the 5 training photographs and seeded random crops of them
+        n_test=8,  # the 2 test photographs and crops of them
         width=16,
         batch_size=4,
         lr=1e-3,
@@ -173,6 +173,7 @@ _QUICK = {
         milestones=(45,),
         eval_interval=2,
         zero_init=True,
+        notes=("embedded photographs instead of Urban100",),
     ),
     "cs": _rep(
         _PAPER["cs"],
@@ -184,9 +185,10 @@ _QUICK = {
         batch_norm=False,
         batch_size=16,
         lr=5e-4,
-        epochs=10,
+        epochs=6,
         eval_interval=1,
         zero_init=True,
+        notes=("scikit-learn digits (1797, 8x8 resized) instead of USPS",),
     ),
 }
 

@@ -4,6 +4,7 @@ writing ``results.json`` after each so that ``--resume`` never redoes finished w
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 import shutil
 import time
@@ -185,6 +186,11 @@ def _meta(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
         "profile": cfg.profile,
         "device": str(device) + (f" x{info.world_size} (DDP)" if info.enabled else ""),
         "data_dir": cfg.data_dir,
+        "torch_threads": torch.get_num_threads(),
+        # timings depend on how busy the machine was: keep the 1-minute load at the start
+        "load_average_at_start": round(os.getloadavg()[0], 2)
+        if hasattr(os, "getloadavg")
+        else None,
         "versions": versions(),
     }
 
