@@ -1,9 +1,11 @@
-"""The ``"matrix"`` backend: the ray transform's sparse system matrix as a torch CSR tensor.
+"""The ``"matrix"`` backend: the ray transform's sparse system matrix, applied to whole batches.
 
 ASTRA computes the matrix of its CPU projector for the ODL geometry (the same discretisation as
-``RayTransform(..., impl='astra_cpu')``); torch applies it to a whole batch in one sparse-dense
-product on the tensors' device. Both :math:`A` and :math:`A^\\top` are stored in CSR form
-(int32 indices), because a CSR product is ~10x faster than a product with a transposed CSR.
+``RayTransform(..., impl='astra_cpu')``), and one sparse-dense product applies it to a batch.
+Both :math:`A` and :math:`A^\\top` are stored in CSR form with int32 indices, because a CSR
+product is ~10x faster than a product with a transposed CSR. On the CPU the product is SciPy's
+(measured here 3-5x faster than torch's CSR kernel), split in row blocks over worker threads
+(SciPy releases the GIL); on other devices (CUDA) it is torch's CSR product on the device.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import odl
@@ -104,9 +107,12 @@ class MatrixBackend(Backend):
         op: odl.Operator,
         memory_budget: int | None = None,
         proj_type: str | None = None,
+        num_threads: int | None = None,
         **options,
     ):
         super().__init__(op, **options)
+        self.num_threads = num_threads or max(1, torch.get_num_threads())
+        self._pool: ThreadPoolExecutor | None = None
         reason = self.unsupported_reason(op, torch.device("cpu"))
         if reason:
             raise ValueError(reason)
@@ -137,16 +143,7 @@ class MatrixBackend(Backend):
         """Upper estimate of the memory of both CSR matrices."""
         return 2 * estimate_matrix_nnz(op) * _BYTES_PER_NNZ[dtype]
 
-    def matrices(
-        self, dtype: torch.dtype, device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(A, A^T)`` as torch CSR tensors of ``dtype`` on ``device`` (cached)."""
-        key = (geometry_key(self.op), self.proj_type, dtype, str(device))
-        with _lock:
-            hit = _torch_cache.get(key)
-            if hit is not None:
-                _torch_cache.move_to_end(key)
-                return hit
+    def _checked_matrix(self, dtype: torch.dtype) -> sp.csr_matrix:
         mat = system_matrix(self.op, self.proj_type)
         nbytes = 2 * mat.nnz * _BYTES_PER_NNZ[dtype]
         if nbytes > self.memory_budget:
@@ -154,16 +151,48 @@ class MatrixBackend(Backend):
                 f"the system matrix takes {nbytes / 2**30:.2f} GiB in {dtype}, over the matrix "
                 f"memory budget of {self.memory_budget / 2**30:.2f} GiB"
             )
-        pair = (_to_torch_csr(mat, dtype, device), _to_torch_csr(mat.T.tocsr(), dtype, device))
+        return mat
+
+    def matrices(self, dtype: torch.dtype, device: torch.device):
+        """``(A, A^T)`` for ``dtype`` on ``device`` (cached).
+
+        On the CPU each is a list of SciPy CSR row blocks (one per worker thread); elsewhere a
+        torch CSR tensor on the device.
+        """
+        key = (geometry_key(self.op), self.proj_type, dtype, str(device), self.num_threads)
+        with _lock:
+            hit = _torch_cache.get(key)
+            if hit is not None:
+                _torch_cache.move_to_end(key)
+                return hit
+        mat = self._checked_matrix(dtype)
+        mat_t = mat.T.tocsr()
+        if torch.device(device).type == "cpu":
+            np_dtype = np.float32 if dtype == torch.float32 else np.float64
+            pair = tuple(_row_blocks(m.astype(np_dtype), self.num_threads) for m in (mat, mat_t))
+        else:
+            pair = (_to_torch_csr(mat, dtype, device), _to_torch_csr(mat_t, dtype, device))
         with _lock:
             _cache_put(_torch_cache, key, pair)
         return pair
 
-    @staticmethod
-    def _apply(mat: torch.Tensor, x: torch.Tensor, out_shape: tuple[int, ...]) -> torch.Tensor:
-        flat = x.reshape(x.shape[0], -1)
-        # (m, n) @ (n, N): the batch is the dense matrix's columns.
-        return (mat @ flat.T).T.reshape(x.shape[0], *out_shape)
+    def _apply(self, mat, x: torch.Tensor, out_shape: tuple[int, ...]) -> torch.Tensor:
+        n = x.shape[0]
+        if isinstance(mat, torch.Tensor):
+            # (m, n) @ (n, N): the batch is the dense matrix's columns.
+            return (mat @ x.reshape(n, -1).T).T.reshape(n, *out_shape)
+        cols = np.ascontiguousarray(x.detach().reshape(n, -1).numpy().T)  # (n_in, N)
+        if (
+            len(mat) == 1 or n * mat[0].nnz < 2_000_000
+        ):  # small products: threads cost more than they save
+            out = np.vstack([block @ cols for block in mat])
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.num_threads, thread_name_prefix="deepinv-ei-spmm"
+                )
+            out = np.vstack(list(self._pool.map(lambda block: block @ cols, mat)))
+        return torch.from_numpy(np.ascontiguousarray(out.T)).reshape(n, *out_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, _ = self.matrices(x.dtype, x.device)
@@ -172,3 +201,12 @@ class MatrixBackend(Backend):
     def transpose(self, y: torch.Tensor) -> torch.Tensor:
         _, at = self.matrices(y.dtype, y.device)
         return self._apply(at, y, self.op.domain.shape)
+
+
+def _row_blocks(mat: sp.csr_matrix, n_blocks: int) -> list[sp.csr_matrix]:
+    """Split a CSR matrix in ``n_blocks`` row blocks of about equal non-zeros."""
+    if n_blocks <= 1:
+        return [mat]
+    bounds = np.searchsorted(mat.indptr, np.linspace(0, mat.nnz, n_blocks + 1)[1:-1])
+    edges = [0, *sorted({int(b) for b in bounds}), mat.shape[0]]
+    return [mat[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]

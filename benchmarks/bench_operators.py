@@ -1,0 +1,263 @@
+"""Benchmark: ray transforms as torch operators, this project's backends against the anchors.
+
+For each problem size (128^2 with 50 views, 256^2 with 180 views) and each method, measures
+forward, transpose and forward+backward throughput (images/s, median of repeats) for batch
+sizes 1, 8 and 32, and the peak resident memory that the method adds above the imported
+libraries (operator construction included; each method runs in its own subprocess so that peaks
+do not mix). Prints a table with ratios against ``odl.contrib.torch.OperatorModule`` measured in
+the same run, and writes JSON with ``--json``.
+
+Methods: ``ours-matrix`` and ``ours-astra`` (``deepinv_ei.odl.OperatorModule``),
+``odl-contrib`` (``odl.contrib.torch.OperatorModule``), ``astra-raw`` (ASTRA's CPU projector per
+sample, no autograd: FP then BP), ``deepinv-tomography`` (``deepinv.physics.Tomography``).
+
+Usage::
+
+    python benchmarks/bench_operators.py [--sizes 128x50 256x180] [--batches 1 8 32]
+        [--repeats 3] [--methods ...] [--json results/bench_operators.json] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+METHODS = ("ours-matrix", "ours-astra", "odl-contrib", "astra-raw", "deepinv-tomography")
+ANCHOR = "odl-contrib"
+MODES = ("forward", "transpose", "fwd+bwd")
+
+
+def _rss_mib() -> float:
+    # ru_maxrss is in KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _build(method: str, size: int, views: int, device: str):
+    """Return (forward, transpose, fwd_bwd) callables on batches (B, 1, size, size) / sinograms."""
+    import numpy as np
+    import odl
+    import torch
+    from odl.applications.tomo import RayTransform, parallel_beam_geometry
+
+    space = odl.uniform_discr([-size / 2] * 2, [size / 2] * 2, (size, size), dtype="float32")
+    geometry = parallel_beam_geometry(space, num_angles=views)
+    ray = RayTransform(space, geometry, impl="astra_cpu" if device == "cpu" else "astra_cuda")
+
+    def fwd_bwd_of(apply):
+        def run(x):
+            x = x.detach().requires_grad_(True)
+            (apply(x) ** 2).sum().backward()
+            return x.grad
+
+        return run
+
+    if method.startswith("ours-"):
+        from deepinv_ei.odl import OperatorModule
+
+        A = OperatorModule(ray, backend=method.split("-", 1)[1])
+        A(torch.zeros(1, 1, size, size, device=device))  # builds the matrix / projectors
+        return A, A.T, fwd_bwd_of(A), ray.range.shape
+    if method == "odl-contrib":
+        from odl.contrib.torch import OperatorModule as OdlContribModule
+
+        A, AT = OdlContribModule(ray), OdlContribModule(ray.adjoint)
+        return A, AT, fwd_bwd_of(A), ray.range.shape
+    if method == "astra-raw":
+        import astra
+
+        from deepinv_ei.odl.geometry import astra_cpu_projector
+
+        pid = astra_cpu_projector(ray)
+
+        def per_sample(direct, out_shape):
+            def run(x):
+                xs = x.detach().cpu().numpy().reshape(-1, *x.shape[-2:])
+                out = np.empty((xs.shape[0], *out_shape), dtype=np.float32)
+                for i in range(xs.shape[0]):
+                    direct(pid, np.ascontiguousarray(xs[i]), out=out[i])
+                return torch.from_numpy(out)
+
+            return run
+
+        fp = per_sample(astra.projector.direct_FP, ray.range.shape)
+        bp = per_sample(astra.projector.direct_BP, ray.domain.shape)
+        return fp, bp, lambda x: bp(fp(x)), ray.range.shape
+    if method == "deepinv-tomography":
+        import deepinv as dinv
+
+        physics = dinv.physics.Tomography(angles=views, img_width=size, circle=False, device=device)
+        sino_shape = physics.A(torch.zeros(1, 1, size, size, device=device)).shape[-2:]
+        return physics.A, physics.A_adjoint, fwd_bwd_of(physics.A), tuple(sino_shape)
+    raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+
+
+def _time(fn, arg, repeats: int) -> float:
+    import torch
+
+    fn(arg)  # warm-up
+    times = []
+    for _ in range(repeats):
+        if arg.is_cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn(arg)
+        if arg.is_cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run_worker(
+    method: str, size: int, views: int, batches: list[int], repeats: int, device: str
+) -> dict:
+    """Measure one method on one size (called in a fresh subprocess)."""
+    import torch
+
+    import deepinv_ei.odl  # noqa: F401  (imports counted in the baseline, as for every method)
+
+    base = _rss_mib()
+    t0 = time.perf_counter()
+    forward, transpose, fwd_bwd, sino_shape = _build(method, size, views, device)
+    setup_s = time.perf_counter() - t0
+    results = {"method": method, "size": size, "views": views, "setup_s": setup_s, "batches": {}}
+    gen = torch.Generator().manual_seed(0)
+    for b in batches:
+        x = torch.rand(b, 1, size, size, generator=gen).to(device)
+        y = torch.rand(b, 1, *sino_shape, generator=gen).to(device)
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        entry = {}
+        for mode, fn, arg in (
+            ("forward", forward, x),
+            ("transpose", transpose, y),
+            ("fwd+bwd", fwd_bwd, x),
+        ):
+            entry[mode] = b / _time(fn, arg, repeats)
+        entry["peak_mib"] = _rss_mib() - base
+        if device == "cuda":
+            entry["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        results["batches"][str(b)] = entry
+    return results
+
+
+def _versions() -> dict:
+    import astra
+    import deepinv
+    import odl
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "deepinv": deepinv.__version__,
+        "odl": odl.__version__,
+        "astra": astra.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+    }
+
+
+def format_table(results: list[dict], batches: list[int]) -> str:
+    lines = []
+    by_key = {(r["method"], r["size"], r["views"]): r for r in results if "error" not in r}
+    for size, views in sorted({(r["size"], r["views"]) for r in results}):
+        lines.append(
+            f"\n## {size}x{size}, {views} views (images/s, median; ratio vs {ANCHOR}; peak MiB above imports)"
+        )
+        header = (
+            f"{'method':<20}{'batch':>6}" + "".join(f"{m:>20}" for m in MODES) + f"{'peak MiB':>10}"
+        )
+        lines.append(header)
+        anchor = by_key.get((ANCHOR, size, views))
+        for r in results:
+            if (r["size"], r["views"]) != (size, views):
+                continue
+            if "error" in r:
+                lines.append(f"{r['method']:<20} failed: {r['error'][-200:]}")
+                continue
+            for b in batches:
+                e = r["batches"][str(b)]
+                cells = []
+                for m in MODES:
+                    ratio = ""
+                    if anchor is not None:
+                        ratio = f" ({e[m] / anchor['batches'][str(b)][m]:.1f}x)"
+                    cells.append(f"{e[m]:>10.1f}{ratio:>10}")
+                lines.append(
+                    f"{r['method']:<20}{b:>6}" + "".join(cells) + f"{e['peak_mib']:>10.0f}"
+                )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", nargs="+", default=["128x50", "256x180"], help="SIZExVIEWS")
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument(
+        "--worker", nargs=2, metavar=("METHOD", "SIZExVIEWS"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        method, sv = args.worker
+        size, views = map(int, sv.split("x"))
+        print(json.dumps(run_worker(method, size, views, args.batches, args.repeats, args.device)))
+        return 0
+
+    from tqdm import tqdm
+
+    results = []
+    jobs = [(sv, m) for sv in args.sizes for m in args.methods]
+    for sv, method in tqdm(jobs, desc="bench_operators", unit="run"):
+        size, views = map(int, sv.split("x"))
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            method,
+            sv,
+            "--repeats",
+            str(args.repeats),
+            "--device",
+            args.device,
+        ]
+        cmd += ["--batches", *map(str, args.batches)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            results.append(
+                {"method": method, "size": size, "views": views, "error": proc.stderr.strip()}
+            )
+            continue
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    table = format_table(results, args.batches)
+    print(table)
+    if args.json:
+        from deepinv_ei.utils import atomic_write_json
+
+        payload = {
+            "device": args.device,
+            "repeats": args.repeats,
+            "versions": _versions(),
+            "results": results,
+        }
+        atomic_write_json(args.json, payload)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
