@@ -30,8 +30,7 @@ DEFAULT_MATRIX_BUDGET = 2 * 1024**3
 _BYTES_PER_NNZ = {torch.float32: 8, torch.float64: 12}
 
 _lock = threading.Lock()
-_scipy_cache: OrderedDict[tuple, sp.csr_matrix] = OrderedDict()
-_torch_cache: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+_matrix_cache: OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
 _CACHE_SIZE = 8
 
 
@@ -45,35 +44,29 @@ def _cache_put(cache: OrderedDict, key, value):
 def clear_matrix_cache() -> None:
     """Forget every cached system matrix (host and devices)."""
     with _lock:
-        _scipy_cache.clear()
-        _torch_cache.clear()
+        _matrix_cache.clear()
 
 
-def system_matrix(ray_trafo, proj_type: str | None = None) -> sp.csr_matrix:
-    """The ray transform's system matrix (float64 scipy CSR, rows = flattened sinogram).
+def system_matrix(ray_trafo, proj_type: str | None = None, dtype=np.float64) -> sp.csr_matrix:
+    """The ray transform's system matrix as SciPy CSR (rows = flattened sinogram).
 
-    Cached per geometry and space. Columns index the image flattened in C order, rows the
-    sinogram ``(angles, detectors)`` flattened in C order.
+    Columns index the image flattened in C order, rows the sinogram ``(angles, detectors)``
+    flattened in C order. Not cached: :class:`MatrixBackend` caches what it keeps per dtype
+    and device, and holding a float64 master copy beside it would double the memory.
     """
     import astra
 
-    key = (geometry_key(ray_trafo), proj_type)
-    with _lock:
-        if key in _scipy_cache:
-            _scipy_cache.move_to_end(key)
-            return _scipy_cache[key]
     proj_id = astra_cpu_projector(ray_trafo, proj_type)
     try:
         matrix_id = astra.projector.matrix(proj_id)
         try:
-            mat = astra.matrix.get(matrix_id).tocsr()
+            mat = astra.matrix.get(matrix_id)
         finally:
             astra.matrix.delete(matrix_id)
     finally:
         astra.projector.delete(proj_id)
+    mat = mat.tocsr().astype(dtype, copy=False)
     mat.sort_indices()
-    with _lock:
-        _cache_put(_scipy_cache, key, mat)
     return mat
 
 
@@ -144,7 +137,8 @@ class MatrixBackend(Backend):
         return 2 * estimate_matrix_nnz(op) * _BYTES_PER_NNZ[dtype]
 
     def _checked_matrix(self, dtype: torch.dtype) -> sp.csr_matrix:
-        mat = system_matrix(self.op, self.proj_type)
+        np_dtype = np.float32 if dtype == torch.float32 else np.float64
+        mat = system_matrix(self.op, self.proj_type, np_dtype)
         nbytes = 2 * mat.nnz * _BYTES_PER_NNZ[dtype]
         if nbytes > self.memory_budget:
             raise ValueError(
@@ -161,19 +155,18 @@ class MatrixBackend(Backend):
         """
         key = (geometry_key(self.op), self.proj_type, dtype, str(device), self.num_threads)
         with _lock:
-            hit = _torch_cache.get(key)
+            hit = _matrix_cache.get(key)
             if hit is not None:
-                _torch_cache.move_to_end(key)
+                _matrix_cache.move_to_end(key)
                 return hit
         mat = self._checked_matrix(dtype)
         mat_t = mat.T.tocsr()
         if torch.device(device).type == "cpu":
-            np_dtype = np.float32 if dtype == torch.float32 else np.float64
-            pair = tuple(_row_blocks(m.astype(np_dtype), self.num_threads) for m in (mat, mat_t))
+            pair = tuple(_row_blocks(m, self.num_threads) for m in (mat, mat_t))
         else:
             pair = (_to_torch_csr(mat, dtype, device), _to_torch_csr(mat_t, dtype, device))
         with _lock:
-            _cache_put(_torch_cache, key, pair)
+            _cache_put(_matrix_cache, key, pair)
         return pair
 
     def _apply(self, mat, x: torch.Tensor, out_shape: tuple[int, ...]) -> torch.Tensor:
