@@ -176,3 +176,18 @@ def test_matrix_backend_on_cuda_matches_cpu_without_host_copies(dtype):
     assert dottest(A, A.T, (4, *ray.domain.shape), dtype=dtype, device="cuda") <= (
         1e-6 if dtype == torch.float32 else 1e-10
     )
+
+
+@pytest.mark.parametrize("backend", RAY_BACKENDS)
+def test_modules_survive_deepcopy_and_pickle(backend):
+    import copy
+    import pickle
+
+    ray = ray_transform("parallel")
+    A = OperatorModule(ray, backend=backend)
+    x = torch.rand(3, *ray.domain.shape)
+    y = A(x)  # creates the backend's thread pool / projectors first
+    for clone in (copy.deepcopy(A), pickle.loads(pickle.dumps(A))):
+        torch.testing.assert_close(clone(x), y)
+        torch.testing.assert_close(clone.T(y), A.T(y))
+        assert clone.T.T is clone

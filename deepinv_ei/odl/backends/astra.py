@@ -49,6 +49,11 @@ class AstraBackend(Backend):
             raise ValueError(reason)
         self.num_threads = num_threads or default_num_threads()
         self.proj_type = proj_type
+        self._init_runtime()
+
+    _runtime_attributes = ("_local", "_projectors", "_lock", "_pool")
+
+    def _init_runtime(self) -> None:
         self._local = threading.local()
         self._projectors: list[int] = []
         self._lock = threading.Lock()
@@ -119,9 +124,9 @@ class AstraBackend(Backend):
         try:
             import astra
 
-            if self._pool is not None:
+            if getattr(self, "_pool", None) is not None:
                 self._pool.shutdown(wait=False)
-            for pid in self._projectors:
+            for pid in getattr(self, "_projectors", ()):
                 astra.projector.delete(pid)
         except Exception:  # interpreter shutdown: nothing left to free
             pass

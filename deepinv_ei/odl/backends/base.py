@@ -41,5 +41,21 @@ class Backend(ABC):
     def transpose(self, y: torch.Tensor) -> torch.Tensor:
         r""":math:`A^\top y` for ``y`` of shape ``(N, *range.shape)``."""
 
+    def _init_runtime(self) -> None:
+        """Create the runtime resources (thread pools, projector handles); never pickled."""
+
+    def __getstate__(self) -> dict:
+        # Thread pools, locks and ASTRA handles belong to one process: copies make their own.
+        state = self.__dict__.copy()
+        for name in self._runtime_attributes:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    _runtime_attributes: ClassVar[tuple[str, ...]] = ()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({type(self.op).__name__})"

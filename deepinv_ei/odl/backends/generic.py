@@ -47,9 +47,15 @@ class OdlBackend(Backend):
         super().__init__(op, **options)
         self._w_dom = _weights(op.domain)
         self._w_ran = _weights(op.range)
-        self._adjoint = op.adjoint
+        self._init_runtime()
         if self._adjoint_is_plain_transpose():
             self._w_dom = self._w_ran = None
+
+    # ODL builds some adjoints as local classes, which cannot be pickled: rebuild them instead.
+    _runtime_attributes = ("_adjoint",)
+
+    def _init_runtime(self) -> None:
+        self._adjoint = self.op.adjoint
 
     def _adjoint_is_plain_transpose(self) -> bool:
         rng = np.random.default_rng(0)

@@ -105,7 +105,7 @@ class MatrixBackend(Backend):
     ):
         super().__init__(op, **options)
         self.num_threads = num_threads or max(1, torch.get_num_threads())
-        self._pool: ThreadPoolExecutor | None = None
+        self._init_runtime()
         reason = self.unsupported_reason(op, torch.device("cpu"))
         if reason:
             raise ValueError(reason)
@@ -119,6 +119,11 @@ class MatrixBackend(Backend):
                 f"matrix memory budget of {self.memory_budget / 2**30:.2f} GiB; raise "
                 f"memory_budget or use backend='astra'"
             )
+
+    _runtime_attributes = ("_pool",)
+
+    def _init_runtime(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def unsupported_reason(cls, op, device) -> str | None:
