@@ -41,7 +41,7 @@ class Backend(ABC):
     def transpose(self, y: torch.Tensor) -> torch.Tensor:
         r""":math:`A^\top y` for ``y`` of shape ``(N, *range.shape)``."""
 
-    def _init_runtime(self) -> None:
+    def _init_runtime(self) -> None:  # noqa: B027  (optional hook, most backends have none)
         """Create the runtime resources (thread pools, projector handles); never pickled."""
 
     def __getstate__(self) -> dict:
