@@ -19,11 +19,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) benchmarks/bench_operators.py --json $(OUT)/bench_operators.json
 
+# Tests and the docstring examples of the package; slow tests (> ~20 s) run with test-all.
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" --doctest-modules deepinv_ei tests
 
 test-all: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --doctest-modules deepinv_ei tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check deepinv_ei benchmarks tests
