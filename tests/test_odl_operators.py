@@ -6,6 +6,7 @@ import numpy as np
 import odl
 import pytest
 import torch
+from odl.applications.tomo import RayTransform
 from odl_cases import KINDS, odl_forward, ray_transform
 
 from deepinv_ei.odl import BACKENDS, OperatorModule
@@ -192,3 +193,18 @@ def test_modules_survive_deepcopy(backend):
         torch.testing.assert_close(clone(x), y)
         torch.testing.assert_close(clone.T(y), A.T(y))
         assert clone.T.T is clone
+
+
+def test_odl_backend_runs_torch_backed_operators_without_host_copies():
+    """A ray transform on an ODL ``pytorch`` space: the path CUDA tensors take, here on the CPU."""
+    ref = ray_transform("parallel_cells")
+    dom = ref.domain
+    space = odl.uniform_discr(
+        dom.min_pt, dom.max_pt, dom.shape, dtype="float32", impl="pytorch", device="cpu"
+    )
+    op = RayTransform(space, ref.geometry, impl="astra_cpu")
+    A = OperatorModule(op, backend="odl")
+    assert A.get_backend("cpu").device_twin(torch.device("cpu")) is not None
+    x = torch.rand(3, *dom.shape)
+    torch.testing.assert_close(A(x), OperatorModule(ref)(x), rtol=1e-5, atol=1e-5)
+    assert dottest(A, A.T, (3, *dom.shape), rtol=1e-5) <= 1e-5

@@ -65,8 +65,9 @@ class AstraBackend(Backend):
             return f"backend 'astra' needs an odl RayTransform, got {type(op).__name__}"
         if torch.device(device).type != "cpu":
             return (
-                f"backend 'astra' runs ASTRA's CPU projectors only in this version; got device "
-                f"{device} (use backend='matrix', which runs on any torch device)"
+                f"backend 'astra' runs ASTRA's CPU projectors; got device {device}: use "
+                "backend='matrix' (exact, 2D, any device) or 'odl' (per sample on the GPU "
+                "through ODL's astra_cuda, no host copies)"
             )
         if op.geometry.ndim != 2:
             return f"ASTRA's CPU projectors are 2D only, got a {op.geometry.ndim}D {type(op.geometry).__name__}"

@@ -1,4 +1,9 @@
-"""The ``"odl"`` backend: any linear ODL operator, one sample at a time through ODL itself."""
+"""The ``"odl"`` backend: any linear ODL operator, one sample at a time through ODL itself.
+
+Operators on ODL's ``pytorch`` spaces, and ray transforms on a CUDA device, run without host
+copies: a ray transform gets a twin on a ``pytorch`` space on the tensors' device (with ODL's
+``astra_cuda`` on a GPU), and each sample goes to ODL as a torch view.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import numpy as np
 import odl
 import torch
 
+from ..geometry import is_ray_transform
 from .base import Backend
 
 
@@ -52,20 +58,47 @@ class OdlBackend(Backend):
             self._w_dom = self._w_ran = None
 
     # ODL builds some adjoints as local classes, which cannot be pickled: rebuild them instead.
-    _runtime_attributes = ("_adjoint",)
+    _runtime_attributes = ("_adjoint", "_twins")
 
     def _init_runtime(self) -> None:
         self._adjoint = self.op.adjoint
+        self._twins: dict[str, tuple[odl.Operator, odl.Operator] | None] = {}
+
+    def device_twin(self, device: torch.device) -> tuple[odl.Operator, odl.Operator] | None:
+        """``(op, adjoint)`` acting on torch tensors on ``device`` without host copies, or ``None``.
+
+        ``None`` means the host path (numpy) is used. Only constant weightings (uniform cells)
+        are supported on the twin path.
+        """
+        key = str(device)
+        if key in self._twins:
+            return self._twins[key]
+        twin = None
+        constant = not isinstance(self._w_dom, np.ndarray) and not isinstance(
+            self._w_ran, np.ndarray
+        )
+        if constant and getattr(self.op.domain, "impl", "numpy") == "pytorch":
+            twin = self.op  # already torch-backed
+        elif constant and device.type == "cuda" and is_ray_transform(self.op):
+            from odl.applications.tomo import RayTransform
+
+            dom = self.op.domain
+            space = odl.uniform_discr(
+                dom.min_pt, dom.max_pt, dom.shape, dtype=dom.dtype, impl="pytorch", device=key
+            )
+            twin = RayTransform(space, self.op.geometry, impl="astra_cuda")
+        self._twins[key] = None if twin is None else (twin, twin.adjoint)
+        return self._twins[key]
 
     def _adjoint_is_plain_transpose(self) -> bool:
         rng = np.random.default_rng(0)
-        x = rng.standard_normal(self.op.domain.shape).astype(self.op.domain.dtype)
-        y = rng.standard_normal(self.op.range.shape).astype(self.op.range.dtype)
-        ax = _to_numpy(self.op(self.op.domain.element(x))).astype(np.float64)
-        aty = _to_numpy(self._adjoint(self.op.range.element(y))).astype(np.float64)
+        x = rng.standard_normal(self.op.domain.shape).astype(_numpy_dtype(self.op.domain))
+        y = rng.standard_normal(self.op.range.shape).astype(_numpy_dtype(self.op.range))
+        ax = _to_numpy(self.op(_element(self.op.domain, x))).astype(np.float64)
+        aty = _to_numpy(self._adjoint(_element(self.op.range, y))).astype(np.float64)
         w_dom = np.broadcast_to(self._w_dom, x.shape)
         w_ran = np.broadcast_to(self._w_ran, y.shape)
-        tol = 1e-4 if np.dtype(self.op.domain.dtype).itemsize <= 4 else 1e-9
+        tol = 1e-4 if _numpy_dtype(self.op.domain).itemsize <= 4 else 1e-9
         errors = {}
         for name, lhs, rhs in (
             ("weighted", np.sum(w_ran * ax * y), np.sum(w_dom * x * aty)),
@@ -83,12 +116,28 @@ class OdlBackend(Backend):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        twin = self.device_twin(x.device)
+        if twin is not None:
+            return self._map_torch(twin[0], x, twin[0].domain, twin[0].range)
         return self._map(self.op, x, self.op.domain, self.op.range)
 
     def transpose(self, y: torch.Tensor) -> torch.Tensor:
+        twin = self.device_twin(y.device)
+        if twin is not None:
+            scale = 1.0 if self._w_dom is None else self._w_dom / self._w_ran
+            return self._map_torch(twin[1], y, twin[0].range, twin[0].domain, scale)
         return self._map(
             self._adjoint, y, self.op.range, self.op.domain, pre=self._w_ran, post=self._w_dom
         )
+
+    @staticmethod
+    def _map_torch(fn, x, space_in, space_out, scale: float = 1.0) -> torch.Tensor:
+        """Per-sample application on torch-backed ODL spaces (no host copies)."""
+        out = torch.empty((x.shape[0], *space_out.shape), dtype=x.dtype, device=x.device)
+        for i in range(x.shape[0]):
+            res = fn(space_in.element(x[i].detach().to(_torch_dtype(space_in))))
+            out[i] = _as_torch(res).to(x.dtype)
+        return out if scale == 1.0 else out * scale
 
     @staticmethod
     def _map(fn, x, space_in, space_out, pre=None, post=None) -> torch.Tensor:
@@ -102,6 +151,31 @@ class OdlBackend(Backend):
                 res = res.astype(np.float64) * post
             out[i] = torch.from_numpy(np.ascontiguousarray(res)).to(dtype=x.dtype)
         return out
+
+
+def _numpy_dtype(space) -> np.dtype:
+    dtype = space.dtype
+    return (
+        np.dtype(str(dtype).removeprefix("torch."))
+        if isinstance(dtype, torch.dtype)
+        else np.dtype(dtype)
+    )
+
+
+def _torch_dtype(space) -> torch.dtype:
+    return getattr(torch, _numpy_dtype(space).name)
+
+
+def _element(space, arr: np.ndarray):
+    """An element of ``space`` from a numpy array (torch-backed spaces get a tensor)."""
+    if getattr(space, "impl", "numpy") == "pytorch":
+        return space.element(torch.from_numpy(arr))
+    return space.element(arr)
+
+
+def _as_torch(element) -> torch.Tensor:
+    data = getattr(element, "data", element)
+    return data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data))
 
 
 def _to_numpy(element) -> np.ndarray:
