@@ -60,6 +60,24 @@ def test_pinv_entry_is_the_psnr_of_a_dagger_y(tmp_path):
     assert res["psnr"] == pytest.approx(psnr(s.x_test, x_hat).mean().item(), abs=1e-3)
 
 
+def test_robust_ei_and_supervised_ei_methods(tmp_path):
+    cfg = RunConfig(
+        tasks=("inpainting",),
+        methods=("pinv", "rei", "sup_ei"),
+        profile="smoke",
+        out=tmp_path,
+        verbose=False,
+    )
+    res = run(cfg)["inpainting"]
+    # rei trains on noisy measurements: its A†y baseline is the noisy one, worse than the clean one
+    assert res["rei"]["noise"].startswith("poisson")
+    assert res["rei"]["pinv_noisy_psnr"] < res["pinv"]["psnr"] - 0.5
+    assert len(res["rei"]["loss_history"]) == 2  # SURE and EI logged separately
+    assert any("Sup" in name for name in res["sup_ei"]["loss_history"])
+    assert any("EI" in name for name in res["sup_ei"]["loss_history"])
+    assert "REI (poisson" in (tmp_path / "results.md").read_text()
+
+
 def _interrupt_after(method: str, epoch: int, monkeypatch):
     original = ReproTrainer.save_model
 

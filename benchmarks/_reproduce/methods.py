@@ -62,5 +62,6 @@ def noise_model(p: TaskProfile):
     if p.rei_noise == "gaussian":
         return dinv.physics.GaussianNoise(sigma=p.rei_noise_level)
     if p.rei_noise == "poisson":
-        return dinv.physics.PoissonNoise(gain=p.rei_noise_level)
+        # the EI term re-noises A T_g x1, which may dip below 0 early in training
+        return dinv.physics.PoissonNoise(gain=p.rei_noise_level, clip_positive=True)
     raise ValueError(f"rei_noise must be 'gaussian' or 'poisson', got {p.rei_noise!r}")

@@ -109,7 +109,7 @@ def markdown(results: dict) -> str:
         for m, e in res.items():
             paper = PAPER_FIG1.get(task, {}).get(m)
             label = e.get("name", LABELS.get(m, m))
-            extra = f" ({e['noise']} noise)" if "noise" in e else ""
+            extra = f" ({e['noise']} noise; A†y {e['pinv_noisy_psnr']:.2f})" if "noise" in e else ""
             lines.append(
                 f"| {label}{extra} | {e['psnr']:.2f} ± {e['psnr_std']:.2f} | {e['psnr_seed']:.2f} "
                 f"| {e['ssim']:.3f} | {e['train_seconds']:.0f} | {e['epochs']} "
