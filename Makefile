@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) benchmarks/bench_operators.py --json $(OUT)/bench_operators.json
+	$(PY) benchmarks/reproduce_iccv.py --task all --profile quick --out $(OUT)/iccv
 
 # Tests and the docstring examples of the package; slow tests (> ~20 s) run with test-all.
 test: $(STAMP)
@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check deepinv_ei benchmarks tests
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_operators.py --json $(OUT)/bench_operators.json
+	$(PY) benchmarks/bench_operators.py --json $(OUT)/bench_operators.json --plot $(OUT)/bench_operators.png
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

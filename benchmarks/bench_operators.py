@@ -33,6 +33,9 @@ from pathlib import Path
 METHODS = ("ours-matrix", "ours-astra", "odl-contrib", "astra-raw", "deepinv-tomography")
 ANCHOR = "odl-contrib"
 MODES = ("forward", "transpose", "fwd+bwd")
+#: Issue #2's CPU targets: (size, views) -> minimum fwd+bwd ratio vs the anchor at batch 32.
+SPEED_TARGETS = {(128, 50): 40.0, (256, 180): 25.0}
+MEMORY_TARGET_MIB = {(256, 180): 1024.0}
 
 
 def _rss_mib() -> float:
@@ -40,7 +43,7 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _build(method: str, size: int, views: int, device: str):
+def _build(method: str, size: int, views: int, device: str, threads: int | None = None):
     """Return (forward, transpose, fwd_bwd) callables on batches (B, 1, size, size) / sinograms."""
     import numpy as np
     import odl
@@ -62,7 +65,7 @@ def _build(method: str, size: int, views: int, device: str):
     if method.startswith("ours-"):
         from deepinv_ei.odl import OperatorModule
 
-        A = OperatorModule(ray, backend=method.split("-", 1)[1])
+        A = OperatorModule(ray, backend=method.split("-", 1)[1], num_threads=threads)
         A(torch.zeros(1, 1, size, size, device=device))  # builds the matrix / projectors
         return A, A.T, fwd_bwd_of(A), ray.range.shape
     if method == "odl-contrib":
@@ -116,16 +119,24 @@ def _time(fn, arg, repeats: int) -> float:
 
 
 def run_worker(
-    method: str, size: int, views: int, batches: list[int], repeats: int, device: str
+    method: str,
+    size: int,
+    views: int,
+    batches: list[int],
+    repeats: int,
+    device: str,
+    threads: int | None = None,
 ) -> dict:
     """Measure one method on one size (called in a fresh subprocess)."""
     import torch
 
+    if threads:
+        torch.set_num_threads(threads)
     import deepinv_ei.odl  # noqa: F401  (imports counted in the baseline, as for every method)
 
     base = _rss_mib()
     t0 = time.perf_counter()
-    forward, transpose, fwd_bwd, sino_shape = _build(method, size, views, device)
+    forward, transpose, fwd_bwd, sino_shape = _build(method, size, views, device, threads)
     setup_s = time.perf_counter() - t0
     results = {"method": method, "size": size, "views": views, "setup_s": setup_s, "batches": {}}
     gen = torch.Generator().manual_seed(0)
@@ -198,6 +209,71 @@ def format_table(results: list[dict], batches: list[int]) -> str:
     return "\n".join(lines)
 
 
+def check_targets(results: list[dict], method: str = "ours-matrix", batch: int = 32) -> list[dict]:
+    """Compare ``method`` with the issue's targets (speed ratio and peak memory at ``batch``)."""
+    by_key = {(r["method"], r["size"], r["views"]): r for r in results if "error" not in r}
+    rows = []
+    for (size, views), target in SPEED_TARGETS.items():
+        ours, anchor = by_key.get((method, size, views)), by_key.get((ANCHOR, size, views))
+        if ours is None or anchor is None or str(batch) not in ours["batches"]:
+            continue
+        ratio = ours["batches"][str(batch)]["fwd+bwd"] / anchor["batches"][str(batch)]["fwd+bwd"]
+        rows.append(
+            {
+                "what": f"fwd+bwd {size}^2/{views} views, batch {batch}, vs {ANCHOR}",
+                "value": ratio,
+                "target": target,
+                "met": ratio >= target,
+            }
+        )
+    for (size, views), limit in MEMORY_TARGET_MIB.items():
+        ours = by_key.get((method, size, views))
+        if ours is None or str(batch) not in ours["batches"]:
+            continue
+        peak = ours["batches"][str(batch)]["peak_mib"]
+        rows.append(
+            {
+                "what": f"peak MiB {size}^2/{views} views, batch {batch}, fwd+bwd",
+                "value": peak,
+                "target": limit,
+                "met": peak <= limit,
+            }
+        )
+    return rows
+
+
+def plot(results: list[dict], path: Path, batch: int = 32) -> None:
+    """Bar chart of fwd+bwd images/s at ``batch`` per method and problem size (log scale)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deepinv_ei.utils import atomic_write_bytes
+
+    sizes = sorted({(r["size"], r["views"]) for r in results})
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4), squeeze=False)
+    for ax, (size, views) in zip(axes[0], sizes, strict=True):
+        rows = [r for r in results if (r["size"], r["views"]) == (size, views) and "error" not in r]
+        names = [r["method"] for r in rows]
+        values = [r["batches"][str(batch)]["fwd+bwd"] for r in rows if str(batch) in r["batches"]]
+        ax.barh(
+            names[: len(values)],
+            values,
+            color=["tab:green" if n.startswith("ours") else "tab:gray" for n in names],
+        )
+        ax.set_xscale("log")
+        ax.set_xlabel(f"forward+backward images/s (batch {batch})")
+        ax.set_title(f"{size}x{size}, {views} views")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", nargs="+", default=["128x50", "256x180"], help="SIZExVIEWS")
@@ -205,7 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads and this project's worker threads (default: torch's)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--plot", type=Path, default=None, help="write a PNG bar chart here")
     parser.add_argument(
         "--worker", nargs=2, metavar=("METHOD", "SIZExVIEWS"), help=argparse.SUPPRESS
     )
@@ -214,7 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         method, sv = args.worker
         size, views = map(int, sv.split("x"))
-        print(json.dumps(run_worker(method, size, views, args.batches, args.repeats, args.device)))
+        print(
+            json.dumps(
+                run_worker(
+                    method, size, views, args.batches, args.repeats, args.device, args.threads
+                )
+            )
+        )
         return 0
 
     from tqdm import tqdm
@@ -235,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             args.device,
         ]
         cmd += ["--batches", *map(str, args.batches)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             results.append(
@@ -245,6 +336,16 @@ def main(argv: list[str] | None = None) -> int:
 
     table = format_table(results, args.batches)
     print(table)
+    targets = check_targets(results)
+    if targets:
+        print("\n## Targets (issue #2, 2-core CPU)")
+        for t in targets:
+            print(
+                f"{t['what']}: {t['value']:.1f} (target {t['target']:g}) {'met' if t['met'] else 'NOT met'}"
+            )
+    if args.plot:
+        plot(results, args.plot)
+        print(f"wrote {args.plot}")
     if args.json:
         from deepinv_ei.utils import atomic_write_json
 
