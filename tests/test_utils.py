@@ -37,3 +37,11 @@ def test_atomic_write_keeps_old_file_when_serialisation_fails(tmp_path):
         atomic_write_json(target, {"bad": object()})
     assert json.loads(target.read_text()) == {"ok": True}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
+    import os
+
+    atomic_write_json(tmp_path / "a.json", {})
+    (tmp_path / "b.json").write_text("{}")
+    assert os.stat(tmp_path / "a.json").st_mode == os.stat(tmp_path / "b.json").st_mode
