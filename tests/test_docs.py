@@ -31,6 +31,13 @@ def test_doc_page_examples_run(page: Path, tmp_path: Path):
     script.write_text("import matplotlib\nmatplotlib.use('Agg')\n" + page_script(page))
     env = dict(os.environ, PYTHONPATH=str(DOCS.parent))
     proc = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert proc.returncode == 0, f"{page.name} example failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"{page.name} example failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
