@@ -30,6 +30,7 @@ from benchmarks._reproduce import (  # noqa: E402
     parse_methods,
     run,
 )
+from benchmarks._reproduce.profiles import apply_overrides, get_profile  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="torch CPU threads (default: torch's choice; 1 is much faster on a busy machine)",
     )
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a profile setting for every task, e.g. --set alpha=10 --set n_trans=5 "
+        "(fields of benchmarks/_reproduce/profiles.py:TaskProfile)",
+    )
     ap.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     return ap
 
@@ -76,12 +86,24 @@ def config_from_args(argv: list[str] | None = None) -> RunConfig:
         ap.error(str(e))
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         ap.error(f"--data-dir {args.data_dir!r} is not an existing folder")
+    overrides = []
+    for item in args.overrides:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            ap.error(f"--set expects NAME=VALUE, got {item!r}")
+        overrides.append((name.strip(), value.strip()))
+    tasks = TASKS if args.task == "all" else (args.task,)
+    try:  # bad overrides are a usage error, before any data is loaded
+        for task in tasks:
+            apply_overrides(get_profile(task, args.profile), dict(overrides))
+    except ValueError as e:
+        ap.error(str(e))
     if args.threads is not None:
         if args.threads < 1:
             ap.error(f"--threads must be a positive integer, got {args.threads}")
         torch.set_num_threads(args.threads)
     return RunConfig(
-        tasks=TASKS if args.task == "all" else (args.task,),
+        tasks=tasks,
         methods=methods,
         profile=args.profile,
         out=Path(args.out),
@@ -90,6 +112,7 @@ def config_from_args(argv: list[str] | None = None) -> RunConfig:
         seed=args.seed,
         resume=args.resume,
         verbose=not args.quiet,
+        overrides=tuple(overrides),
     )
 
 

@@ -14,7 +14,7 @@ import torch
 
 from benchmarks._reproduce import RunConfig, get_profile, parse_methods, run
 from benchmarks._reproduce.metrics import psnr, psnr_seed_convention
-from benchmarks._reproduce.profiles import PROFILES, TASKS, paper_profile
+from benchmarks._reproduce.profiles import PROFILES, TASKS, apply_overrides, paper_profile
 from benchmarks._reproduce.training import ReproTrainer
 from benchmarks.reproduce_iccv import config_from_args, main
 
@@ -148,6 +148,10 @@ def test_resume_refuses_other_settings(tmp_path):
         (["--profile", "huge"], "invalid choice"),
         (["--data-dir", "/nonexistent/ei-data"], "not an existing folder"),
         (["--threads", "0"], "positive integer"),
+        (["--set", "alpha"], "expects NAME=VALUE"),
+        (["--set", "alpha=x"], "expected a value like"),
+        (["--set", "colour=red"], "unknown setting 'colour'"),
+        (["--set", "task=cs"], "unknown setting 'task'"),
     ],
 )
 def test_bad_arguments_are_clear_errors(argv, message, capsys):
@@ -287,3 +291,41 @@ def test_torchrun_two_gloo_processes(tmp_path):
     res = json.loads((tmp_path / "results.json").read_text())
     assert "DDP" in res["device"] and "x2" in res["device"]
     assert res["cs"]["ei"]["epochs"] == get_profile("cs", "smoke").epochs
+
+
+def test_set_overrides_parse_by_field_type_and_reach_the_run(tmp_path):
+    p = apply_overrides(
+        get_profile("ct", "quick"),
+        {
+            "alpha": "10",
+            "n_trans": "4",
+            "milestones": "5,9",
+            "batch_norm": "false",
+            "n_test": "None",
+        },
+    )
+    assert (p.alpha, p.n_trans, p.milestones, p.batch_norm, p.n_test) == (
+        10.0,
+        4,
+        (5, 9),
+        False,
+        None,
+    )
+    cfg = config_from_args(
+        [
+            "--task",
+            "cs",
+            "--profile",
+            "smoke",
+            "--methods",
+            "pinv",
+            "--set",
+            "n_test=3",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert cfg.overrides == (("n_test", "3"),)
+    res = run(cfg)
+    assert res["overrides"] == {"n_test": "3"} and res["settings"]["cs"]["n_test"] == 3

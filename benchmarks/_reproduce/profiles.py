@@ -240,6 +240,42 @@ def get_profile(task: str, profile: str) -> TaskProfile:
     return _TABLE[profile][task]
 
 
+_NOT_OVERRIDABLE = ("task", "profile", "notes")
+
+
+def apply_overrides(p: TaskProfile, overrides: dict[str, str]) -> TaskProfile:
+    """``p`` with fields replaced from ``{name: text}`` (``--set name=value``), parsed by type.
+
+    Tuples take comma-separated values (``milestones=200,300``), booleans ``true``/``false``.
+    """
+    if not overrides:
+        return p
+    fields = {f.name: f for f in dataclasses.fields(TaskProfile) if f.name not in _NOT_OVERRIDABLE}
+    values = {}
+    for name, text in overrides.items():
+        if name not in fields:
+            raise ValueError(f"--set: unknown setting {name!r}; expected one of {sorted(fields)}")
+        current = getattr(p, name)
+        try:
+            if isinstance(current, bool):
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                values[name] = text.lower() in ("true", "1")
+            elif isinstance(current, tuple):
+                values[name] = tuple(int(v) for v in text.split(",") if v.strip())
+            elif current is None or isinstance(current, int):
+                values[name] = None if text.lower() == "none" else int(text)
+            elif isinstance(current, float):
+                values[name] = float(text)
+            else:
+                values[name] = type(current)(text)
+        except ValueError:
+            raise ValueError(
+                f"--set {name}={text!r}: expected a value like {current!r} ({type(current).__name__})"
+            ) from None
+    return dataclasses.replace(p, **values)
+
+
 def paper_profile(task: str) -> TaskProfile:
     return get_profile(task, "paper")
 

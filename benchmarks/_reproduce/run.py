@@ -22,7 +22,7 @@ from . import report
 from .distributed import DistInfo, barrier, init_distributed, shutdown, wrap_ddp
 from .methods import make_losses, noise_model
 from .metrics import psnr, psnr_seed_convention, ssim, summarise
-from .profiles import TaskProfile, describe_changes, get_profile
+from .profiles import TaskProfile, apply_overrides, describe_changes, get_profile
 from .tasks import TaskSetup, build_task, make_transform
 from .training import CHECKPOINT, EpochSampler, ReproTrainer
 
@@ -40,6 +40,7 @@ class RunConfig:
     seed: int = 0
     resume: bool = False
     verbose: bool = True
+    overrides: tuple[tuple[str, str], ...] = ()  # --set name=value, applied to every task
 
 
 def versions() -> dict[str, str]:
@@ -184,6 +185,7 @@ def _meta(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
     return {
         "seed": cfg.seed,
         "profile": cfg.profile,
+        "overrides": dict(cfg.overrides),
         "device": str(device) + (f" x{info.world_size} (DDP)" if info.enabled else ""),
         "data_dir": cfg.data_dir,
         "torch_threads": torch.get_num_threads(),
@@ -202,8 +204,14 @@ def _load_previous(cfg: RunConfig) -> dict | None:
     if not (cfg.resume and path.exists()):
         return None
     prev = json.loads(path.read_text())
-    for key, want in (("profile", cfg.profile), ("seed", cfg.seed), ("data_dir", cfg.data_dir)):
-        if prev.get(key) != want:
+    checks = (
+        ("profile", cfg.profile),
+        ("seed", cfg.seed),
+        ("data_dir", cfg.data_dir),
+        ("overrides", dict(cfg.overrides)),
+    )
+    for key, want in checks:
+        if prev.get(key, {} if key == "overrides" else None) != want:
             raise ValueError(
                 f"--resume: {path} was written with {key}={prev.get(key)!r}, this run has "
                 f"{key}={want!r}; use the same settings or a fresh --out"
@@ -229,7 +237,7 @@ def _run(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
     # every task's data and physics first: a bad --data-dir fails before any training
     setups = {}
     for task in cfg.tasks:
-        p = get_profile(task, cfg.profile)
+        p = apply_overrides(get_profile(task, cfg.profile), dict(cfg.overrides))
         say(describe_changes(p))
         setups[task] = build_task(p, cfg.data_dir, cfg.seed, device)
     for task, s in setups.items():
