@@ -22,15 +22,7 @@ from sklearn.datasets import load_digits
 from deepinv_ei.loss import MCLoss, equivariant_imaging
 from deepinv_ei.transforms import Shift
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # On a loaded 2-core machine two intra-op threads per process oversubscribe the cores
-    # and slow these small convolutions down several-fold.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def digits_16() -> tuple[torch.Tensor, torch.Tensor]:

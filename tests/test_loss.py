@@ -32,14 +32,7 @@ from deepinv_ei.loss.sure import (
 )
 from deepinv_ei.transforms import Shift
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors: intra-op threads only oversubscribe a loaded 2-core machine (~100x slower).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def gen(seed: int) -> torch.Generator:
