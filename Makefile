@@ -10,7 +10,8 @@ OUT    ?= results
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# setup.py compiles the matrix backend's kernel (deepinv_ei/odl/backends/_spmm.c) in place.
+$(STAMP): pyproject.toml setup.py deepinv_ei/odl/backends/_spmm.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
@@ -33,4 +34,5 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_operators.py --json $(OUT)/bench_operators.json --plot $(OUT)/bench_operators.png
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(OUT) .pytest_cache build
+	rm -f deepinv_ei/odl/backends/_spmm.*.so

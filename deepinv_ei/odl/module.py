@@ -49,7 +49,9 @@ class OperatorModule(torch.nn.Module):
         ``"odl"`` (any linear operator, per sample through ODL). ``"auto"`` picks, per device, the
         first of these that supports the operator and fits the matrix memory budget.
     :param options: passed to the backend, e.g. ``memory_budget`` (bytes, matrix backend),
-        ``num_threads`` (astra backend), ``proj_type`` (ASTRA projector type).
+        ``num_threads`` (matrix and astra backends), ``kernel`` (matrix backend on the CPU:
+        ``"auto"``, ``"avx512"``, ``"avx2"``, ``"portable"``, ``"scipy"``), ``proj_type`` (ASTRA
+        projector type).
 
     :Examples:
 

@@ -1,0 +1,150 @@
+"""CSR sparse matrix times dense batch on the CPU, in row blocks over threads.
+
+The product runs in the package's compiled kernel (``_spmm.c``: AVX-512, AVX2 or portable C,
+chosen for the CPU at run time) when it was built, else in SciPy. Both release the GIL, so row
+blocks of the matrix run in parallel on worker threads. Dense operands are row-major
+``(n, k)`` arrays with the batch as the fast axis, which lets the kernel keep each output row in
+vector registers while it streams the matrix row's non-zeros.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+
+try:  # built by setup.py; optional, so that an install without a C compiler still works
+    from . import _spmm
+except ImportError:  # pragma: no cover - exercised only where the extension was not built
+    _spmm = None
+
+#: Kernels by name, fastest first; ``"auto"`` picks the fastest this CPU and build can run.
+KERNELS = ("avx512", "avx2", "portable", "scipy")
+_LEVELS = {"avx512": 2, "avx2": 1, "portable": 0}
+
+#: Below this many multiply-adds a product runs on the calling thread only.
+_PARALLEL_WORK = 2_000_000
+
+
+def available_kernels() -> tuple[str, ...]:
+    """The kernels this machine can run, fastest first."""
+    if _spmm is None:
+        return ("scipy",)
+    level = _spmm.best_level()
+    return tuple(k for k in KERNELS if k == "scipy" or _LEVELS[k] <= level)
+
+
+def resolve_kernel(kernel: str | None = None) -> str:
+    """Name of the kernel to use: ``kernel``, else ``$DEEPINV_EI_SPMM_KERNEL``, else the fastest.
+
+    :raises ValueError: for an unknown name or one this CPU or build cannot run.
+    """
+    kernel = kernel or os.environ.get("DEEPINV_EI_SPMM_KERNEL") or "auto"
+    available = available_kernels()
+    if kernel == "auto":
+        return available[0]
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown sparse kernel {kernel!r}; expected 'auto' or one of {KERNELS}")
+    if kernel not in available:
+        why = (
+            "the compiled extension deepinv_ei.odl.backends._spmm was not built"
+            if _spmm is None
+            else "this CPU lacks the instructions"
+        )
+        raise ValueError(f"sparse kernel {kernel!r} is not available ({why}); have {available}")
+    return kernel
+
+
+class CsrMatrix:
+    """A CSR matrix with int32 indices, split in row blocks of about equal non-zeros.
+
+    :param scipy.sparse.csr_matrix mat: the matrix (its indices are checked once, here, so that
+        the compiled kernel never reads outside the dense operand).
+    :param int n_blocks: number of row blocks (one per worker thread).
+    """
+
+    def __init__(self, mat: sp.csr_matrix, n_blocks: int = 1):
+        if mat.nnz >= 2**31:
+            raise ValueError(f"matrix has {mat.nnz} non-zeros, more than int32 indices allow")
+        mat = mat.tocsr()
+        self.shape: tuple[int, int] = mat.shape
+        self.dtype = mat.dtype
+        self.indptr = np.ascontiguousarray(mat.indptr, dtype=np.int32)
+        self.indices = np.ascontiguousarray(mat.indices, dtype=np.int32)
+        self.data = np.ascontiguousarray(mat.data)
+        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= self.shape[1]):
+            raise ValueError(f"column indices outside [0, {self.shape[1]})")
+        n_blocks = max(1, int(n_blocks))
+        cuts = np.searchsorted(self.indptr, np.linspace(0, mat.nnz, n_blocks + 1)[1:-1])
+        edges = sorted({0, *(int(c) for c in cuts), self.shape[0]})
+        self.row_blocks = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=False) if b > a]
+        self._scipy: dict[tuple[int, int], sp.csr_matrix] = {}
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.size)
+
+    @property
+    def nbytes(self) -> int:
+        return self.indptr.nbytes + self.indices.nbytes + self.data.nbytes
+
+    def _scipy_rows(self, a: int, b: int) -> sp.csr_matrix:
+        """Rows ``a:b`` as SciPy CSR (the whole matrix shares this object's arrays)."""
+        if (a, b) not in self._scipy:
+            whole = sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+            self._scipy[(a, b)] = whole if (a, b) == (0, self.shape[0]) else whole[a:b]
+        return self._scipy[(a, b)]
+
+    def matmul(
+        self,
+        x: np.ndarray,
+        out: np.ndarray | None = None,
+        kernel: str | None = None,
+        pool: ThreadPoolExecutor | None = None,
+    ) -> np.ndarray:
+        """``self @ x`` for a C-contiguous ``x`` of shape ``(n_in, k)`` and this matrix's dtype.
+
+        :param out: optional C-contiguous ``(n_out, k)`` array to write into.
+        :param kernel: see :func:`resolve_kernel`.
+        :param pool: worker threads for the row blocks; ``None`` runs them on this thread.
+        """
+        n_in = self.shape[1]
+        if x.ndim != 2 or x.shape[0] != n_in or x.dtype != self.dtype or not x.flags.c_contiguous:
+            raise ValueError(
+                f"expected a C-contiguous {self.dtype} array of shape ({n_in}, k), got "
+                f"{x.dtype} {x.shape}{'' if x.flags.c_contiguous else ' (not contiguous)'}"
+            )
+        k = x.shape[1]
+        if out is None:
+            out = np.empty((self.shape[0], k), dtype=self.dtype)
+        elif (
+            out.shape != (self.shape[0], k) or out.dtype != self.dtype or not out.flags.c_contiguous
+        ):
+            raise ValueError(
+                f"out must be a C-contiguous {self.dtype} array of shape {(self.shape[0], k)}"
+            )
+        name = resolve_kernel(kernel)
+        if name == "scipy":
+
+            def run(block):
+                a, b = block
+                out[a:b] = self._scipy_rows(a, b) @ x
+
+        else:
+            level, itemsize = _LEVELS[name], self.dtype.itemsize
+
+            def run(block):
+                a, b = block
+                _spmm.spmm(self.indptr, self.indices, self.data, x, out, a, b, k, itemsize, level)
+
+        blocks = self.row_blocks
+        if pool is None or len(blocks) == 1 or k * self.nnz < _PARALLEL_WORK:
+            run((0, self.shape[0]))
+        else:  # the calling thread takes the first block itself
+            futures = [pool.submit(run, block) for block in blocks[1:]]
+            run(blocks[0])
+            for f in futures:
+                f.result()
+        return out
