@@ -14,6 +14,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #define DEI_X86 1
@@ -234,6 +237,79 @@ static PyObject *py_spmm(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* spmm_blocks(indptr, indices, data, x, y, bounds, k, itemsize, level): the row blocks
+ * [bounds[i], bounds[i+1]) run in parallel, one per thread of an OpenMP team.  Built with OpenMP,
+ * this loads as the libgomp that torch already loaded (same soname), so the team is torch's own
+ * intra-op thread pool: threads that are still spinning after torch's last parallel region take
+ * the blocks at once, instead of competing for the cores with a second pool. */
+static PyObject *py_spmm_blocks(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer ip, ix, da, xb, yb, bb;
+    Py_ssize_t k, itemsize;
+    int level;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*y*nni", &ip, &ix, &da, &xb, &yb, &bb, &k, &itemsize,
+                          &level))
+        return NULL;
+    const char *err = NULL;
+    const int64_t *bounds = (const int64_t *)bb.buf;
+    const Py_ssize_t n_bounds = bb.len / 8, n_ptr = ip.len / 4, nnz = ix.len / 4;
+    if (itemsize != 4 && itemsize != 8) err = "itemsize must be 4 (float32) or 8 (float64)";
+    else if (level < 0 || level > cpu_level()) err = "this CPU does not support the requested level";
+    else if (n_bounds < 2) err = "bounds needs at least two entries";
+    else if (k < 1) err = "need k >= 1 columns";
+    else if (da.len != nnz * itemsize) err = "data and indices differ in length";
+    else if (xb.len % (k * itemsize)) err = "x is not a whole number of rows of k values";
+    if (!err) {
+        const int32_t *ptr = (const int32_t *)ip.buf;
+        for (Py_ssize_t i = 0; i + 1 < n_bounds && !err; ++i)
+            if (bounds[i] < 0 || bounds[i + 1] < bounds[i] || bounds[i + 1] + 1 > n_ptr)
+                err = "bounds must increase and stay inside indptr";
+        if (!err && (yb.len < bounds[n_bounds - 1] * k * itemsize))
+            err = "y has fewer rows than the last bound";
+        if (!err && (ptr[bounds[0]] < 0 || ptr[bounds[n_bounds - 1]] > nnz))
+            err = "indptr points outside indices";
+    }
+    if (!err) {
+        const kernel_fn fn = pick_kernel(level, itemsize, k);
+        const int n_blocks = (int)(n_bounds - 1);
+        spmm_args a = {(const int32_t *)ip.buf, (const int32_t *)ix.buf, da.buf, xb.buf,
+                       yb.buf, 0, 0, k};
+        Py_BEGIN_ALLOW_THREADS
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(n_blocks) schedule(static, 1) firstprivate(a)
+#endif
+        for (int i = 0; i < n_blocks; ++i) {
+            a.r0 = bounds[i];
+            a.r1 = bounds[i + 1];
+            fn(&a);
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&ip);
+    PyBuffer_Release(&ix);
+    PyBuffer_Release(&da);
+    PyBuffer_Release(&xb);
+    PyBuffer_Release(&yb);
+    PyBuffer_Release(&bb);
+    if (err) {
+        PyErr_SetString(PyExc_ValueError, err);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_has_openmp(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+#ifdef _OPENMP
+    Py_RETURN_TRUE;
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 static PyMethodDef methods[] = {
     {"best_level", py_best_level, METH_NOARGS,
      "Fastest kernel this CPU runs: 2 (AVX-512F), 1 (AVX2+FMA) or 0 (portable C)."},
@@ -241,6 +317,10 @@ static PyMethodDef methods[] = {
      "spmm(indptr, indices, data, x, y, r0, r1, k, itemsize, level): rows [r0, r1) of "
      "y = A @ x for CSR A (int32 indptr/indices) and row-major x (n_in, k), y (n_out, k). "
      "Releases the GIL. indices must be < len(x) // k: the caller checks this once per matrix."},
+    {"spmm_blocks", py_spmm_blocks, METH_VARARGS,
+     "spmm_blocks(indptr, indices, data, x, y, bounds, k, itemsize, level): spmm over the row "
+     "blocks [bounds[i], bounds[i+1]) (int64 bounds), in parallel on an OpenMP team."},
+    {"has_openmp", py_has_openmp, METH_NOARGS, "Whether spmm_blocks runs its blocks in parallel."},
     {NULL, NULL, 0, NULL},
 };
 

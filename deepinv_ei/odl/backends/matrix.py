@@ -22,7 +22,7 @@ import torch
 
 from ..geometry import astra_cpu_projector, estimate_matrix_nnz, geometry_key, is_ray_transform
 from .base import Backend
-from .spmm import CsrMatrix, resolve_kernel
+from .spmm import CsrMatrix, resolve_kernel, uses_thread_pool
 
 #: Default memory budget for the two CSR matrices of one operator on one device, in bytes.
 DEFAULT_MATRIX_BUDGET = 2 * 1024**3
@@ -190,7 +190,7 @@ class MatrixBackend(Backend):
         # transposing copies are faster than numpy's here, and free for a batch of one.
         cols = x.detach().reshape(n, -1).T.contiguous()
         out = torch.empty(mat.shape[0], n, dtype=x.dtype)
-        if self._pool is None and self.num_threads > 1 and len(mat.row_blocks) > 1:
+        if self._pool is None and len(mat.row_blocks) > 1 and uses_thread_pool(self.kernel):
             self._pool = ThreadPoolExecutor(
                 self.num_threads - 1, thread_name_prefix="deepinv-ei-spmm"
             )

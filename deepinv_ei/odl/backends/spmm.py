@@ -1,10 +1,11 @@
 """CSR sparse matrix times dense batch on the CPU, in row blocks over threads.
 
 The product runs in the package's compiled kernel (``_spmm.c``: AVX-512, AVX2 or portable C,
-chosen for the CPU at run time) when it was built, else in SciPy. Both release the GIL, so row
-blocks of the matrix run in parallel on worker threads. Dense operands are row-major
-``(n, k)`` arrays with the batch as the fast axis, which lets the kernel keep each output row in
-vector registers while it streams the matrix row's non-zeros.
+chosen for the CPU at run time) when it was built, else in SciPy. Row blocks of the matrix run in
+parallel: on torch's own OpenMP threads when the kernel was built with OpenMP, else on Python
+worker threads (both kernels release the GIL). Dense operands are row-major ``(n, k)`` arrays with
+the batch as the fast axis, which lets the kernel keep each output row in vector registers while
+it streams the matrix row's non-zeros.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
+import torch  # noqa: F401  (first: the kernel must bind to the libgomp torch loaded, not load another)
 
 try:  # built by setup.py; optional, so that an install without a C compiler still works
     from . import _spmm
@@ -57,6 +59,11 @@ def resolve_kernel(kernel: str | None = None) -> str:
     return kernel
 
 
+def uses_thread_pool(kernel: str) -> bool:
+    """Whether ``kernel`` runs row blocks on a Python thread pool (else on OpenMP, or serially)."""
+    return resolve_kernel(kernel) == "scipy" or not _spmm.has_openmp()
+
+
 class CsrMatrix:
     """A CSR matrix with int32 indices, split in row blocks of about equal non-zeros.
 
@@ -80,6 +87,7 @@ class CsrMatrix:
         cuts = np.searchsorted(self.indptr, np.linspace(0, mat.nnz, n_blocks + 1)[1:-1])
         edges = sorted({0, *(int(c) for c in cuts), self.shape[0]})
         self.row_blocks = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=False) if b > a]
+        self._bounds = np.array([0, *(b for _, b in self.row_blocks)], dtype=np.int64)
         self._scipy: dict[tuple[int, int], sp.csr_matrix] = {}
 
     @property
@@ -108,7 +116,8 @@ class CsrMatrix:
 
         :param out: optional C-contiguous ``(n_out, k)`` array to write into.
         :param kernel: see :func:`resolve_kernel`.
-        :param pool: worker threads for the row blocks; ``None`` runs them on this thread.
+        :param pool: worker threads for the row blocks if the compiled kernel cannot use OpenMP;
+            ``None`` runs them on this thread.
         """
         n_in = self.shape[1]
         if x.ndim != 2 or x.shape[0] != n_in or x.dtype != self.dtype or not x.flags.c_contiguous:
@@ -126,6 +135,8 @@ class CsrMatrix:
                 f"out must be a C-contiguous {self.dtype} array of shape {(self.shape[0], k)}"
             )
         name = resolve_kernel(kernel)
+        blocks = self.row_blocks
+        parallel = len(blocks) > 1 and k * self.nnz >= _PARALLEL_WORK
         if name == "scipy":
 
             def run(block):
@@ -134,13 +145,15 @@ class CsrMatrix:
 
         else:
             level, itemsize = _LEVELS[name], self.dtype.itemsize
+            args = (self.indptr, self.indices, self.data, x, out)
+            if parallel and _spmm.has_openmp():
+                _spmm.spmm_blocks(*args, self._bounds, k, itemsize, level)
+                return out
 
             def run(block):
-                a, b = block
-                _spmm.spmm(self.indptr, self.indices, self.data, x, out, a, b, k, itemsize, level)
+                _spmm.spmm(*args, *block, k, itemsize, level)
 
-        blocks = self.row_blocks
-        if pool is None or len(blocks) == 1 or k * self.nnz < _PARALLEL_WORK:
+        if not parallel or pool is None:
             run((0, self.shape[0]))
         else:  # the calling thread takes the first block itself
             futures = [pool.submit(run, block) for block in blocks[1:]]
