@@ -6,11 +6,11 @@ import numpy as np
 import odl
 import pytest
 import torch
-from odl.applications.tomo import RayTransform
+from odl.applications.tomo import RayTransform, parallel_beam_geometry
 from odl_cases import KINDS, odl_forward, ray_transform
 
 from deepinv_ei.odl import BACKENDS, OperatorModule
-from deepinv_ei.odl.backends import AUTO_ORDER
+from deepinv_ei.odl.backends import AUTO_ORDER, spmm
 from deepinv_ei.utils import dottest
 
 RAY_BACKENDS = tuple(BACKENDS)
@@ -225,3 +225,44 @@ def test_odl_backend_on_cuda_uses_odl_astra_cuda_on_device():
     dot = dottest(A, A.T, (4, *ray.domain.shape), device="cuda", raise_error=False)
     print(f"astra_cuda vs astra_cpu discretisation: {rel:.2e}; CUDA dot test: {dot:.2e}")
     assert rel < 0.05 and dot < 0.05
+
+
+class _ProjectInWorker(torch.utils.data.Dataset):
+    def __init__(self, module, x):
+        self.module, self.x = module, x
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return self.module(self.x)
+
+
+@pytest.mark.skipif(
+    "fork" not in torch.multiprocessing.get_all_start_methods(), reason="needs fork"
+)
+@pytest.mark.parametrize(
+    "backend, options",
+    [("matrix", {}), ("matrix", {"kernel": "scipy"}), ("astra", {})],
+    ids=["matrix-openmp", "matrix-threads", "astra-threads"],
+)
+def test_products_in_forked_dataloader_workers_do_not_hang(backend, options):
+    """A forked child inherits an OpenMP team's or a thread pool's state but not its threads:
+    work sent there would wait forever. The parent runs parallel products first."""
+    space = odl.uniform_discr([-1, -1], [1, 1], (64, 64), dtype="float32")
+    ray = RayTransform(space, parallel_beam_geometry(space, num_angles=40), impl="astra_cpu")
+    module = OperatorModule(ray, backend=backend, num_threads=2, **options)
+    x = torch.rand(32, *ray.domain.shape, generator=torch.Generator().manual_seed(0))
+    if backend == "matrix":
+        csr = module.get_backend("cpu").matrices(x.dtype, x.device)[0]
+        assert len(csr.row_blocks) == 2 and 32 * csr.nnz >= spmm._PARALLEL_WORK
+    expected = module(x)  # parallel in this process
+    loader = torch.utils.data.DataLoader(
+        _ProjectInWorker(module, x),
+        batch_size=None,
+        num_workers=1,
+        timeout=60,
+        multiprocessing_context="fork",
+    )
+    for y in loader:
+        torch.testing.assert_close(y, expected)

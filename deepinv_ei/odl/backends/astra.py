@@ -90,6 +90,7 @@ class AstraBackend(Backend):
             )
         if src.device.type != "cpu":
             raise ValueError(f"backend 'astra' expects CPU tensors, got device {src.device}")
+        self._ensure_runtime()
         src_np = np.ascontiguousarray(src.detach().numpy())
         out = torch.empty((src.shape[0], *out_shape), dtype=torch.float32)
         out_np = out.numpy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -44,10 +45,21 @@ class Backend(ABC):
     def _init_runtime(self) -> None:  # noqa: B027  (optional hook, most backends have none)
         """Create the runtime resources (thread pools, projector handles); never pickled."""
 
+    def _ensure_runtime(self) -> None:
+        """Recreate the runtime resources in a forked child (a DataLoader worker, say).
+
+        A fork copies a thread pool's bookkeeping but not its threads, so work sent to the
+        parent's pool would wait forever in the child.
+        """
+        pid = os.getpid()
+        if self.__dict__.setdefault("_runtime_pid", pid) != pid:
+            self._init_runtime()
+            self._runtime_pid = pid
+
     def __getstate__(self) -> dict:
         # Thread pools, locks and ASTRA handles belong to one process: copies make their own.
         state = self.__dict__.copy()
-        for name in self._runtime_attributes:
+        for name in (*self._runtime_attributes, "_runtime_pid"):
             state.pop(name, None)
         return state
 

@@ -190,6 +190,7 @@ class MatrixBackend(Backend):
         # transposing copies are faster than numpy's here, and free for a batch of one.
         cols = x.detach().reshape(n, -1).T.contiguous()
         out = torch.empty(mat.shape[0], n, dtype=x.dtype)
+        self._ensure_runtime()
         if self._pool is None and len(mat.row_blocks) > 1 and uses_thread_pool(self.kernel):
             self._pool = ThreadPoolExecutor(
                 self.num_threads - 1, thread_name_prefix="deepinv-ei-spmm"

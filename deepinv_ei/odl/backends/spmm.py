@@ -29,6 +29,20 @@ _LEVELS = {"avx512": 2, "avx2": 1, "portable": 0}
 #: Below this many multiply-adds a product runs on the calling thread only.
 _PARALLEL_WORK = 2_000_000
 
+# A process forked from one that ran OpenMP or thread-pool work inherits the runtime's state but
+# not its threads: its first parallel region waits forever (torch's own operators hang there
+# too). In a forked child, e.g. a DataLoader worker, products therefore run serially.
+_in_forked_child = False
+
+
+def _mark_forked_child() -> None:
+    global _in_forked_child
+    _in_forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked_child)
+
 
 def available_kernels() -> tuple[str, ...]:
     """The kernels this machine can run, fastest first."""
@@ -136,7 +150,7 @@ class CsrMatrix:
             )
         name = resolve_kernel(kernel)
         blocks = self.row_blocks
-        parallel = len(blocks) > 1 and k * self.nnz >= _PARALLEL_WORK
+        parallel = len(blocks) > 1 and k * self.nnz >= _PARALLEL_WORK and not _in_forked_child
         if name == "scipy":
 
             def run(block):
