@@ -165,6 +165,8 @@ def _versions() -> dict:
     import odl
     import torch
 
+    from deepinv_ei.odl.backends.spmm import resolve_kernel
+
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -174,6 +176,7 @@ def _versions() -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "machine": platform.machine(),
+        "matrix_kernel": resolve_kernel(),  # the CPU kernel of ours-matrix
     }
 
 
@@ -335,6 +338,12 @@ def main(argv: list[str] | None = None) -> int:
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
 
     table = format_table(results, args.batches)
+    if args.device == "cpu":
+        from deepinv_ei.odl.backends.spmm import resolve_kernel
+
+        table += (
+            f"\n\nours-matrix CPU kernel: {resolve_kernel()} (set DEEPINV_EI_SPMM_KERNEL to pick)"
+        )
     print(table)
     targets = check_targets(results)
     if targets:
