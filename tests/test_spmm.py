@@ -112,15 +112,24 @@ def test_compiled_kernel_checks_its_buffers():
     args = (csr.indptr, csr.indices, csr.data)
     x, y = np.zeros((30, 4), np.float32), np.zeros((20, 4), np.float32)
     native = spmm._spmm
-    with pytest.raises(ValueError, match="row range"):
-        native.spmm(*args, x, y, 0, 21, 4, 4, 0)
+
+    def bounds(*b):
+        return np.array(b, dtype=np.int64)
+
+    native.spmm(*args, x, y, bounds(0, 7, 20), 4, 4, 0)  # valid: two blocks
+    with pytest.raises(ValueError, match="bounds must increase"):
+        native.spmm(*args, x, y, bounds(0, 21), 4, 4, 0)
+    with pytest.raises(ValueError, match="bounds must increase"):
+        native.spmm(*args, x, y, bounds(0, 12, 7), 4, 4, 0)
+    with pytest.raises(ValueError, match="at least two"):
+        native.spmm(*args, x, y, bounds(0), 4, 4, 0)
     with pytest.raises(ValueError, match="y has fewer"):
-        native.spmm(*args, x, y[:10], 0, 20, 4, 4, 0)
+        native.spmm(*args, x, y[:10], bounds(0, 20), 4, 4, 0)
     with pytest.raises(ValueError, match="whole number of rows"):
-        native.spmm(*args, x, y, 0, 20, 7, 4, 0)
+        native.spmm(*args, x, y, bounds(0, 20), 7, 4, 0)
     with pytest.raises(ValueError, match="data and indices"):
-        native.spmm(*args, x.astype(np.float64), y, 0, 20, 4, 8, 0)
+        native.spmm(*args, x.astype(np.float64), y, bounds(0, 20), 4, 8, 0)
     with pytest.raises(ValueError, match="does not support"):
-        native.spmm(*args, x, y, 0, 20, 4, 4, 3)
+        native.spmm(*args, x, y, bounds(0, 20), 4, 4, 3)
     with pytest.raises(TypeError):  # a read-only output buffer
-        native.spmm(*args, x, bytes(y.nbytes), 0, 20, 4, 4, 0)
+        native.spmm(*args, x, bytes(y.nbytes), bounds(0, 20), 4, 4, 0)

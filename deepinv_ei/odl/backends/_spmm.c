@@ -194,55 +194,13 @@ static kernel_fn pick_kernel(int level, Py_ssize_t itemsize, Py_ssize_t k)
     return itemsize == 4 ? spmm_f32_generic : spmm_f64_generic;
 }
 
-/* spmm(indptr, indices, data, x, y, r0, r1, k, itemsize, level) */
-static PyObject *py_spmm(PyObject *self, PyObject *args)
-{
-    (void)self;
-    Py_buffer ip, ix, da, xb, yb;
-    Py_ssize_t r0, r1, k, itemsize;
-    int level;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*w*nnnni", &ip, &ix, &da, &xb, &yb, &r0, &r1, &k,
-                          &itemsize, &level))
-        return NULL;
-    const char *err = NULL;
-    const Py_ssize_t n_ptr = ip.len / 4, nnz = ix.len / 4;
-    if (itemsize != 4 && itemsize != 8) err = "itemsize must be 4 (float32) or 8 (float64)";
-    else if (level < 0 || level > cpu_level()) err = "this CPU does not support the requested level";
-    else if (r0 < 0 || r1 < r0 || r1 + 1 > n_ptr) err = "row range outside indptr";
-    else if (k < 1) err = "need k >= 1 columns";
-    else if (da.len != nnz * itemsize) err = "data and indices differ in length";
-    else if (xb.len % (k * itemsize)) err = "x is not a whole number of rows of k values";
-    else if (yb.len < r1 * k * itemsize) err = "y has fewer than r1 rows of k values";
-    else if (r1 > r0) {
-        const int32_t *ptr = (const int32_t *)ip.buf;
-        if (ptr[r0] < 0 || ptr[r1] > nnz || ptr[r0] > ptr[r1]) err = "indptr points outside indices";
-    }
-    if (!err && r1 > r0) {
-        const spmm_args a = {(const int32_t *)ip.buf, (const int32_t *)ix.buf, da.buf, xb.buf,
-                             yb.buf, r0, r1, k};
-        const kernel_fn fn = pick_kernel(level, itemsize, k);
-        Py_BEGIN_ALLOW_THREADS
-        fn(&a);
-        Py_END_ALLOW_THREADS
-    }
-    PyBuffer_Release(&ip);
-    PyBuffer_Release(&ix);
-    PyBuffer_Release(&da);
-    PyBuffer_Release(&xb);
-    PyBuffer_Release(&yb);
-    if (err) {
-        PyErr_SetString(PyExc_ValueError, err);
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* spmm_blocks(indptr, indices, data, x, y, bounds, k, itemsize, level): the row blocks
- * [bounds[i], bounds[i+1]) run in parallel, one per thread of an OpenMP team.  Built with OpenMP,
+/* spmm(indptr, indices, data, x, y, bounds, k, itemsize, level): the row blocks
+ * [bounds[i], bounds[i+1]) run in parallel, one per thread of an OpenMP team (one block: on the
+ * calling thread; without OpenMP the blocks run one after the other).  Built with OpenMP,
  * this loads as the libgomp that torch already loaded (same soname), so the team is torch's own
  * intra-op thread pool: threads that are still spinning after torch's last parallel region take
  * the blocks at once, instead of competing for the cores with a second pool. */
-static PyObject *py_spmm_blocks(PyObject *self, PyObject *args)
+static PyObject *py_spmm(PyObject *self, PyObject *args)
 {
     (void)self;
     Py_buffer ip, ix, da, xb, yb, bb;
@@ -277,7 +235,7 @@ static PyObject *py_spmm_blocks(PyObject *self, PyObject *args)
                        yb.buf, 0, 0, k};
         Py_BEGIN_ALLOW_THREADS
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(n_blocks) schedule(static, 1) firstprivate(a)
+#pragma omp parallel for num_threads(n_blocks) schedule(static, 1) firstprivate(a) if (n_blocks > 1)
 #endif
         for (int i = 0; i < n_blocks; ++i) {
             a.r0 = bounds[i];
@@ -314,13 +272,11 @@ static PyMethodDef methods[] = {
     {"best_level", py_best_level, METH_NOARGS,
      "Fastest kernel this CPU runs: 2 (AVX-512F), 1 (AVX2+FMA) or 0 (portable C)."},
     {"spmm", py_spmm, METH_VARARGS,
-     "spmm(indptr, indices, data, x, y, r0, r1, k, itemsize, level): rows [r0, r1) of "
-     "y = A @ x for CSR A (int32 indptr/indices) and row-major x (n_in, k), y (n_out, k). "
-     "Releases the GIL. indices must be < len(x) // k: the caller checks this once per matrix."},
-    {"spmm_blocks", py_spmm_blocks, METH_VARARGS,
-     "spmm_blocks(indptr, indices, data, x, y, bounds, k, itemsize, level): spmm over the row "
-     "blocks [bounds[i], bounds[i+1]) (int64 bounds), in parallel on an OpenMP team."},
-    {"has_openmp", py_has_openmp, METH_NOARGS, "Whether spmm_blocks runs its blocks in parallel."},
+     "spmm(indptr, indices, data, x, y, bounds, k, itemsize, level): y = A @ x on the rows "
+     "[bounds[0], bounds[-1]) of CSR A (int32 indptr/indices), for row-major x (n_in, k) and "
+     "y (n_out, k); the blocks [bounds[i], bounds[i+1]) (int64) run in parallel on an OpenMP "
+     "team. Releases the GIL. indices must be < len(x) // k: the caller checks this once."},
+    {"has_openmp", py_has_openmp, METH_NOARGS, "Whether spmm runs its blocks in parallel."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -102,6 +102,7 @@ class CsrMatrix:
         edges = sorted({0, *(int(c) for c in cuts), self.shape[0]})
         self.row_blocks = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=False) if b > a]
         self._bounds = np.array([0, *(b for _, b in self.row_blocks)], dtype=np.int64)
+        self._whole = np.array([0, self.shape[0]], dtype=np.int64)
         self._scipy: dict[tuple[int, int], sp.csr_matrix] = {}
 
     @property
@@ -161,11 +162,12 @@ class CsrMatrix:
             level, itemsize = _LEVELS[name], self.dtype.itemsize
             args = (self.indptr, self.indices, self.data, x, out)
             if parallel and _spmm.has_openmp():
-                _spmm.spmm_blocks(*args, self._bounds, k, itemsize, level)
+                _spmm.spmm(*args, self._bounds, k, itemsize, level)
                 return out
 
             def run(block):
-                _spmm.spmm(*args, *block, k, itemsize, level)
+                bounds = self._whole if block == (0, self.shape[0]) else np.array(block, np.int64)
+                _spmm.spmm(*args, bounds, k, itemsize, level)
 
         if not parallel or pool is None:
             run((0, self.shape[0]))
