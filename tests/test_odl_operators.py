@@ -9,7 +9,7 @@ import torch
 from odl.applications.tomo import RayTransform, parallel_beam_geometry
 from odl_cases import KINDS, odl_forward, ray_transform
 
-from deepinv_ei.odl import BACKENDS, OperatorModule
+from deepinv_ei.odl import BACKENDS, OperatorModule, ray_transform_physics
 from deepinv_ei.odl.backends import AUTO_ORDER, spmm
 from deepinv_ei.utils import dottest
 
@@ -53,6 +53,22 @@ def test_transpose_is_not_odl_adjoint_when_cells_are_not_unit():
     ratio = float(ray.range.weighting.const) / float(ray.domain.weighting.const)
     assert abs(ratio - 1) > 0.1
     np.testing.assert_allclose(odl_adj, ratio * ours, rtol=1e-4, atol=1e-4 * np.abs(odl_adj).max())
+
+
+@pytest.mark.parametrize("backend", RAY_BACKENDS)
+def test_empty_batch_gives_empty_output_and_gradient(backend):
+    ray = ray_transform("parallel")
+    A = OperatorModule(ray, backend=backend)
+    x = torch.zeros(0, 3, *ray.domain.shape, requires_grad=True)
+    y = A(x)
+    assert y.shape == (0, 3, *ray.range.shape)
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    assert A.T(torch.zeros(0, *ray.range.shape)).shape == (0, *ray.domain.shape)
+    physics = ray_transform_physics(ray, backend=backend)
+    sino = physics(torch.zeros(0, 1, *ray.domain.shape))
+    assert sino.shape == (0, 1, *ray.range.shape)
+    assert physics.A_dagger(sino).shape == (0, 1, *ray.domain.shape)
 
 
 @pytest.mark.parametrize("backend", RAY_BACKENDS)

@@ -116,6 +116,9 @@ class OperatorModule(torch.nn.Module):
 
     def _raw(self, x: torch.Tensor, transposed: bool) -> torch.Tensor:
         """Apply the forward (``transposed=False``) or transpose map of ``op`` without autograd."""
+        if x.shape[0] == 0:  # an empty batch: nothing for a backend to do
+            out_shape = self.op.domain.shape if transposed else self.op.range.shape
+            return x.new_empty((0, *out_shape))
         backend = self.get_backend(x.device)
         return backend.transpose(x) if transposed else backend.forward(x)
 
