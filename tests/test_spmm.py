@@ -121,7 +121,7 @@ def test_compiled_kernel_checks_its_buffers():
         native.spmm(*args, x, y, bounds(0, 21), 4, 4, 0)
     with pytest.raises(ValueError, match="bounds must increase"):
         native.spmm(*args, x, y, bounds(0, 12, 7), 4, 4, 0)
-    with pytest.raises(ValueError, match="at least two"):
+    with pytest.raises(ValueError, match="needs 2 to 65537"):
         native.spmm(*args, x, y, bounds(0), 4, 4, 0)
     with pytest.raises(ValueError, match="y has fewer"):
         native.spmm(*args, x, y[:10], bounds(0, 20), 4, 4, 0)
@@ -133,3 +133,60 @@ def test_compiled_kernel_checks_its_buffers():
         native.spmm(*args, x, y, bounds(0, 20), 4, 4, 3)
     with pytest.raises(TypeError):  # a read-only output buffer
         native.spmm(*args, x, bytes(y.nbytes), bounds(0, 20), 4, 4, 0)
+
+
+def test_malformed_or_unsupported_matrices_are_refused():
+    ok = random_csr(6, 5, 0.5, np.float32)
+    with pytest.raises(ValueError, match="float32 or float64 matrix, got int32"):
+        CsrMatrix(ok.astype(np.int32))
+    bad = sp.csr_matrix((np.ones(1, np.float32), np.array([0]), np.array([0, 1])), shape=(1, 1))
+    bad.indptr = np.array([0, 2])  # points past the one non-zero
+    with pytest.raises(ValueError, match="index pointer|malformed CSR indptr"):
+        CsrMatrix(bad)
+    # SciPy accepts a decreasing indptr without a full check; the kernel would read out of bounds.
+    data, indices = np.ones(1, np.float32), np.array([0], np.int32)
+    bad = sp.csr_matrix((data, indices, np.array([0, 10**9, 1])), shape=(2, 1))
+    with pytest.raises(ValueError, match="must not decrease"):
+        CsrMatrix(bad)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_empty_batch_and_overlapping_output(kernel):
+    csr = CsrMatrix(random_csr(20, 20, 0.3, np.float32))
+    assert csr.matmul(np.zeros((20, 0), np.float32), kernel=kernel).shape == (20, 0)
+    x = np.ones((20, 3), np.float32)
+    with pytest.raises(ValueError, match="must not overlap"):
+        csr.matmul(x, out=x, kernel=kernel)
+
+
+@pytest.mark.skipif(spmm._spmm is None, reason="compiled kernel not built")
+def test_compiled_kernel_checks_every_indptr_entry_it_reads():
+    x, y = np.ones((1, 4), np.float32), np.zeros((2, 4), np.float32)
+    data, indices = np.ones(1, np.float32), np.zeros(1, np.int32)
+    for indptr in ([0, 10**9, 1], [0, -5, 1], [0, 1, 0]):
+        with pytest.raises(ValueError, match="indptr points outside"):
+            spmm._spmm.spmm(
+                np.array(indptr, np.int32), indices, data, x, y, np.array([0, 2]), 4, 4, 0
+            )
+    with pytest.raises(ValueError, match="whole number of rows"):  # k * itemsize would overflow
+        spmm._spmm.spmm(
+            np.array([0, 1], np.int32), indices, data, x, y, np.array([0, 1]), 2**62, 4, 0
+        )
+
+
+def test_bad_kernel_name_is_reported_not_skipped_by_auto():
+    ray = ray_transform("parallel")
+    with pytest.raises(ValueError, match="unknown sparse kernel 'sse9'"):
+        OperatorModule(ray, kernel="sse9")(torch.zeros(1, *ray.domain.shape))
+
+
+@pytest.mark.skipif(spmm._spmm is None, reason="compiled kernel not built")
+def test_default_kernel_is_chosen_per_call_so_modules_move_between_cpus(monkeypatch):
+    """A module made where AVX-512 exists keeps working where only AVX2 does (pickled, say)."""
+    ray = ray_transform("parallel")
+    x = torch.rand(32, *ray.domain.shape, generator=torch.Generator().manual_seed(0))
+    module = OperatorModule(ray, backend="matrix")
+    expected = module(x)
+    monkeypatch.setattr(spmm._spmm, "best_level", lambda: 0)  # "another CPU": portable only
+    assert resolve_kernel() == "portable"
+    torch.testing.assert_close(module(x), expected, rtol=1e-5, atol=1e-5 * expected.abs().max())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from .astra import AstraBackend
-from .base import Backend
+from .base import Backend, BackendOptionError
 from .generic import OdlBackend
 from .matrix import DEFAULT_MATRIX_BUDGET, MatrixBackend, clear_matrix_cache, system_matrix
 
@@ -36,6 +36,8 @@ def make_backend(op, name: str, device: torch.device, **options) -> Backend:
             if reason is None:
                 try:
                     return cls(op, **options)
+                except BackendOptionError:
+                    raise  # the user's own option is wrong: no other backend would fix it
                 except ValueError as err:  # e.g. over the matrix memory budget
                     reason = str(err)
             reasons.append(f"{candidate}: {reason}")
@@ -51,6 +53,7 @@ def make_backend(op, name: str, device: torch.device, **options) -> Backend:
 
 __all__ = [
     "Backend",
+    "BackendOptionError",
     "BACKENDS",
     "AUTO_ORDER",
     "AstraBackend",

@@ -42,10 +42,10 @@ typedef struct {
         T *y = (T *)a->y;                                                                         \
         const int64_t k = a->k;                                                                   \
         for (int64_t r = a->r0; r < a->r1; ++r) {                                                 \
-            const int32_t s = a->indptr[r], e = a->indptr[r + 1];                                 \
+            const int64_t s = a->indptr[r], e = a->indptr[r + 1];                                 \
             if (k == 1) {                                                                         \
                 T p0 = 0, p1 = 0, p2 = 0, p3 = 0;                                                 \
-                int32_t j = s;                                                                    \
+                int64_t j = s;                                                                    \
                 for (; j + 3 < e; j += 4) {                                                       \
                     p0 += data[j] * x[a->indices[j]];                                             \
                     p1 += data[j + 1] * x[a->indices[j + 1]];                                     \
@@ -59,7 +59,7 @@ typedef struct {
             for (int64_t c = 0; c < k; c += 64) {                                                 \
                 const int64_t nc = k - c < 64 ? k - c : 64;                                       \
                 T acc[64] = {0};                                                                  \
-                for (int32_t j = s; j < e; ++j) {                                                 \
+                for (int64_t j = s; j < e; ++j) {                                                 \
                     const T v = data[j];                                                          \
                     const T *xr = x + (int64_t)a->indices[j] * k + c;                             \
                     for (int64_t t = 0; t < nc; ++t) acc[t] += v * xr[t];                         \
@@ -87,8 +87,8 @@ DEFINE_GENERIC(spmm_f64_generic, double)
             const int64_t nc = k - c < 2 * (L) ? k - c : 2 * (L);                                 \
             const M m0 = MASK(nc), m1 = MASK(nc - (L));                                           \
             for (int64_t r = a->r0; r < a->r1; ++r) {                                             \
-                int32_t j = a->indptr[r];                                                         \
-                const int32_t e = a->indptr[r + 1];                                               \
+                int64_t j = a->indptr[r];                                                         \
+                const int64_t e = a->indptr[r + 1];                                               \
                 T *yr = y + r * k + c;                                                            \
                 V p0 = ZERO(), q0 = ZERO();                                                       \
                 if (nc <= (L)) {                                                                  \
@@ -212,21 +212,27 @@ static PyObject *py_spmm(PyObject *self, PyObject *args)
     const char *err = NULL;
     const int64_t *bounds = (const int64_t *)bb.buf;
     const Py_ssize_t n_bounds = bb.len / 8, n_ptr = ip.len / 4, nnz = ix.len / 4;
+    /* Sizes are compared in elements, by division, so that no product can overflow. */
+    const Py_ssize_t x_elems = xb.len / (itemsize == 8 ? 8 : 4);
+    const Py_ssize_t y_elems = yb.len / (itemsize == 8 ? 8 : 4);
     if (itemsize != 4 && itemsize != 8) err = "itemsize must be 4 (float32) or 8 (float64)";
     else if (level < 0 || level > cpu_level()) err = "this CPU does not support the requested level";
-    else if (n_bounds < 2) err = "bounds needs at least two entries";
+    else if (n_bounds < 2 || n_bounds > 65537) err = "bounds needs 2 to 65537 entries";
     else if (k < 1) err = "need k >= 1 columns";
-    else if (da.len != nnz * itemsize) err = "data and indices differ in length";
-    else if (xb.len % (k * itemsize)) err = "x is not a whole number of rows of k values";
+    else if (da.len / itemsize != nnz || da.len % itemsize) err = "data and indices differ in length";
+    else if (xb.len % itemsize || x_elems % k) err = "x is not a whole number of rows of k values";
     if (!err) {
-        const int32_t *ptr = (const int32_t *)ip.buf;
         for (Py_ssize_t i = 0; i + 1 < n_bounds && !err; ++i)
             if (bounds[i] < 0 || bounds[i + 1] < bounds[i] || bounds[i + 1] + 1 > n_ptr)
                 err = "bounds must increase and stay inside indptr";
-        if (!err && (yb.len < bounds[n_bounds - 1] * k * itemsize))
-            err = "y has fewer rows than the last bound";
-        if (!err && (ptr[bounds[0]] < 0 || ptr[bounds[n_bounds - 1]] > nnz))
-            err = "indptr points outside indices";
+        if (!err && bounds[n_bounds - 1] > y_elems / k) err = "y has fewer rows than the last bound";
+    }
+    if (!err) {
+        /* Every row the kernel reads must point inside indices: 0 <= ptr[r] <= ptr[r+1] <= nnz. */
+        const int32_t *ptr = (const int32_t *)ip.buf;
+        if (ptr[bounds[0]] < 0) err = "indptr points outside indices";
+        for (int64_t r = bounds[0]; r < bounds[n_bounds - 1] && !err; ++r)
+            if (ptr[r + 1] < ptr[r] || ptr[r + 1] > nnz) err = "indptr points outside indices";
     }
     if (!err) {
         const kernel_fn fn = pick_kernel(level, itemsize, k);

@@ -74,6 +74,7 @@ class AstraBackend(Backend):
         return None
 
     def _projector(self) -> int:
+        self._ensure_runtime()  # a forked child makes its own projectors and threads
         pid = getattr(self._local, "pid", None)
         if pid is None:
             pid = astra_cpu_projector(self.op, self.proj_type)
@@ -90,7 +91,6 @@ class AstraBackend(Backend):
             )
         if src.device.type != "cpu":
             raise ValueError(f"backend 'astra' expects CPU tensors, got device {src.device}")
-        self._ensure_runtime()
         src_np = np.ascontiguousarray(src.detach().numpy())
         out = torch.empty((src.shape[0], *out_shape), dtype=torch.float32)
         out_np = out.numpy()
@@ -105,11 +105,8 @@ class AstraBackend(Backend):
         if len(chunks) == 1:
             work(chunks[0])
         else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    self.num_threads, thread_name_prefix="deepinv-ei-astra"
-                )
-            list(self._pool.map(work, chunks))
+            pool = self._thread_pool(self.num_threads, "deepinv-ei-astra")
+            list(pool.map(work, chunks))
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+import threading
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 import odl
 import torch
+
+# Guards the lazy creation of runtime resources shared by the threads that call one backend.
+_runtime_lock = threading.Lock()
+
+
+class BackendOptionError(ValueError):
+    """An option the user gave a backend is invalid: ``backend="auto"`` reports it instead of
+    quietly trying the next backend (as it does for, e.g., a matrix over the memory budget)."""
 
 
 class Backend(ABC):
@@ -52,9 +62,23 @@ class Backend(ABC):
         parent's pool would wait forever in the child.
         """
         pid = os.getpid()
-        if self.__dict__.setdefault("_runtime_pid", pid) != pid:
-            self._init_runtime()
-            self._runtime_pid = pid
+        if self.__dict__.get("_runtime_pid") == pid:
+            return
+        with _runtime_lock:
+            if self.__dict__.setdefault("_runtime_pid", pid) != pid:
+                self._init_runtime()
+                self._runtime_pid = pid
+
+    def _thread_pool(self, n_workers: int, name: str) -> ThreadPoolExecutor:
+        """The backend's worker threads (``self._pool``), created on first use in this process."""
+        self._ensure_runtime()
+        pool = getattr(self, "_pool", None)
+        if pool is None:
+            with _runtime_lock:
+                pool = getattr(self, "_pool", None)
+                if pool is None:
+                    pool = self._pool = ThreadPoolExecutor(n_workers, thread_name_prefix=name)
+        return pool
 
     def __getstate__(self) -> dict:
         # Thread pools, locks and ASTRA handles belong to one process: copies make their own.

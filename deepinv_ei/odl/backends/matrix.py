@@ -21,8 +21,8 @@ import scipy.sparse as sp
 import torch
 
 from ..geometry import astra_cpu_projector, estimate_matrix_nnz, geometry_key, is_ray_transform
-from .base import Backend
-from .spmm import CsrMatrix, resolve_kernel, uses_thread_pool
+from .base import Backend, BackendOptionError
+from .spmm import KERNELS, CsrMatrix, available_kernels, resolve_kernel, uses_thread_pool
 
 #: Default memory budget for the two CSR matrices of one operator on one device, in bytes.
 DEFAULT_MATRIX_BUDGET = 2 * 1024**3
@@ -111,7 +111,18 @@ class MatrixBackend(Backend):
     ):
         super().__init__(op, **options)
         self.num_threads = num_threads or max(1, torch.get_num_threads())
-        self.kernel = resolve_kernel(kernel)  # fails early on a name this machine cannot run
+        # Kept as asked ("auto" stays "auto") and resolved per call, so that a pickled module
+        # runs on a CPU with other instructions; a wrong name fails here, not at first use.
+        self.kernel = kernel or None
+        if kernel not in (None, "auto", *KERNELS):
+            raise BackendOptionError(
+                f"unknown sparse kernel {kernel!r}; expected 'auto' or one of {KERNELS}"
+            )
+        if kernel not in (None, "auto") and kernel not in available_kernels():
+            raise BackendOptionError(
+                f"sparse kernel {kernel!r} is not available on this machine; have "
+                f"{available_kernels()}"
+            )
         self._init_runtime()
         reason = self.unsupported_reason(op, torch.device("cpu"))
         if reason:
@@ -190,12 +201,11 @@ class MatrixBackend(Backend):
         # transposing copies are faster than numpy's here, and free for a batch of one.
         cols = x.detach().reshape(n, -1).T.contiguous()
         out = torch.empty(mat.shape[0], n, dtype=x.dtype)
-        self._ensure_runtime()
-        if self._pool is None and len(mat.row_blocks) > 1 and uses_thread_pool(self.kernel):
-            self._pool = ThreadPoolExecutor(
-                self.num_threads - 1, thread_name_prefix="deepinv-ei-spmm"
-            )
-        mat.matmul(cols.numpy(), out=out.numpy(), kernel=self.kernel, pool=self._pool)
+        kernel = resolve_kernel(self.kernel)
+        pool = None
+        if len(mat.row_blocks) > 1 and uses_thread_pool(kernel):
+            pool = self._thread_pool(self.num_threads - 1, "deepinv-ei-spmm")
+        mat.matmul(cols.numpy(), out=out.numpy(), kernel=kernel, pool=pool)
         return out.T.contiguous().reshape(n, *out_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

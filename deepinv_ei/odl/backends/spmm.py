@@ -81,22 +81,33 @@ def uses_thread_pool(kernel: str) -> bool:
 class CsrMatrix:
     """A CSR matrix with int32 indices, split in row blocks of about equal non-zeros.
 
-    :param scipy.sparse.csr_matrix mat: the matrix (its indices are checked once, here, so that
-        the compiled kernel never reads outside the dense operand).
+    :param scipy.sparse.csr_matrix mat: a float32 or float64 matrix (its structure is checked
+        once, here, so that the compiled kernel never reads outside its operands).
     :param int n_blocks: number of row blocks (one per worker thread).
     """
 
     def __init__(self, mat: sp.csr_matrix, n_blocks: int = 1):
-        if mat.nnz >= 2**31:
-            raise ValueError(f"matrix has {mat.nnz} non-zeros, more than int32 indices allow")
-        mat = mat.tocsr()
+        mat = sp.csr_matrix(mat)
+        if mat.dtype not in (np.float32, np.float64):
+            raise ValueError(f"expected a float32 or float64 matrix, got {mat.dtype}")
+        # Indices stay int32 (half the memory traffic of int64), so everything must fit; the
+        # last few values are kept free for the kernels' unrolled loop bounds.
+        if mat.nnz >= 2**31 - 8 or max(mat.shape) >= 2**31 - 8:
+            raise ValueError(
+                f"matrix {mat.shape} with {mat.nnz} non-zeros is too large for int32 indices"
+            )
+        indptr, indices = np.asarray(mat.indptr), np.asarray(mat.indices)
+        if indptr.shape != (mat.shape[0] + 1,) or indptr[0] != 0 or indptr[-1] != indices.size:
+            raise ValueError("malformed CSR indptr: expected n_rows + 1 entries from 0 to nnz")
+        if np.any(np.diff(indptr) < 0):
+            raise ValueError("malformed CSR indptr: entries must not decrease")
+        if indices.size and (indices.min() < 0 or indices.max() >= mat.shape[1]):
+            raise ValueError(f"column indices outside [0, {mat.shape[1]})")
         self.shape: tuple[int, int] = mat.shape
         self.dtype = mat.dtype
-        self.indptr = np.ascontiguousarray(mat.indptr, dtype=np.int32)
-        self.indices = np.ascontiguousarray(mat.indices, dtype=np.int32)
+        self.indptr = np.ascontiguousarray(indptr, dtype=np.int32)
+        self.indices = np.ascontiguousarray(indices, dtype=np.int32)
         self.data = np.ascontiguousarray(mat.data)
-        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= self.shape[1]):
-            raise ValueError(f"column indices outside [0, {self.shape[1]})")
         n_blocks = max(1, int(n_blocks))
         cuts = np.searchsorted(self.indptr, np.linspace(0, mat.nnz, n_blocks + 1)[1:-1])
         edges = sorted({0, *(int(c) for c in cuts), self.shape[0]})
@@ -149,6 +160,10 @@ class CsrMatrix:
             raise ValueError(
                 f"out must be a C-contiguous {self.dtype} array of shape {(self.shape[0], k)}"
             )
+        if np.may_share_memory(x, out):
+            raise ValueError("out must not overlap x: the product cannot be computed in place")
+        if k == 0:
+            return out
         name = resolve_kernel(kernel)
         blocks = self.row_blocks
         parallel = len(blocks) > 1 and k * self.nnz >= _PARALLEL_WORK and not _in_forked_child
