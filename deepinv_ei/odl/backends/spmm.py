@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
-import torch  # noqa: F401  (first: the kernel must bind to the libgomp torch loaded, not load another)
+import torch  # first: the kernel must bind to the libgomp torch loaded, not load another
 
 try:  # built by setup.py; optional, so that an install without a C compiler still works
     from . import _spmm
@@ -166,7 +166,12 @@ class CsrMatrix:
             return out
         name = resolve_kernel(kernel)
         blocks = self.row_blocks
-        parallel = len(blocks) > 1 and k * self.nnz >= _PARALLEL_WORK and not _in_forked_child
+        parallel = (
+            len(blocks) > 1
+            and k * self.nnz >= _PARALLEL_WORK
+            and not _in_forked_child
+            and torch.get_num_threads() > 1  # torch.set_num_threads(1) after construction holds
+        )
         if name == "scipy":
 
             def run(block):
