@@ -195,6 +195,27 @@ def test_matrix_backend_on_cuda_matches_cpu_without_host_copies(dtype):
     )
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_device_path_of_matrix_backend_runs_on_cpu_tensors(dtype):
+    """The code the matrix backend runs on CUDA (a torch CSR product) checked on the CPU, where
+    CI can run it: same results as the CPU kernel, batched, and an exact transpose."""
+    from deepinv_ei.odl.backends.matrix import _to_torch_csr
+
+    ray = ray_transform("fan")
+    backend = OperatorModule(ray, backend="matrix").get_backend("cpu")
+    mat = backend._checked_matrix(dtype)
+    a, at = _to_torch_csr(mat, dtype, "cpu"), _to_torch_csr(mat.T.tocsr(), dtype, "cpu")
+    x = torch.rand(5, *ray.domain.shape, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    y = torch.rand(5, *ray.range.shape, dtype=dtype, generator=torch.Generator().manual_seed(1))
+    ax = backend._apply(a, x, ray.range.shape)
+    aty = backend._apply(at, y, ray.domain.shape)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    torch.testing.assert_close(ax, backend.forward(x), **tol)
+    torch.testing.assert_close(aty, backend.transpose(y), **tol)
+    lhs, rhs = (ax.double() * y.double()).sum(), (x.double() * aty.double()).sum()
+    assert abs(lhs - rhs) / abs(lhs) <= (1e-6 if dtype == torch.float32 else 1e-12)
+
+
 @pytest.mark.parametrize("backend", RAY_BACKENDS)
 def test_modules_survive_deepcopy(backend):
     # (pickle: ODL 1.0 operators themselves often cannot be pickled -- RayTransform.adjoint is a
