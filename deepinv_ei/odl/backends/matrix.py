@@ -22,7 +22,7 @@ import torch
 
 from ..geometry import astra_cpu_projector, estimate_matrix_nnz, geometry_key, is_ray_transform
 from .base import Backend, BackendOptionError
-from .spmm import KERNELS, CsrMatrix, available_kernels, resolve_kernel, uses_thread_pool
+from .spmm import CsrMatrix, resolve_kernel, uses_thread_pool
 
 #: Default memory budget for the two CSR matrices of one operator on one device, in bytes.
 DEFAULT_MATRIX_BUDGET = 2 * 1024**3
@@ -114,15 +114,11 @@ class MatrixBackend(Backend):
         # Kept as asked ("auto" stays "auto") and resolved per call, so that a pickled module
         # runs on a CPU with other instructions; a wrong name fails here, not at first use.
         self.kernel = kernel or None
-        if kernel not in (None, "auto", *KERNELS):
-            raise BackendOptionError(
-                f"unknown sparse kernel {kernel!r}; expected 'auto' or one of {KERNELS}"
-            )
-        if kernel not in (None, "auto") and kernel not in available_kernels():
-            raise BackendOptionError(
-                f"sparse kernel {kernel!r} is not available on this machine; have "
-                f"{available_kernels()}"
-            )
+        if kernel not in (None, "auto"):
+            try:
+                resolve_kernel(kernel)
+            except ValueError as err:
+                raise BackendOptionError(str(err)) from err
         self._init_runtime()
         reason = self.unsupported_reason(op, torch.device("cpu"))
         if reason:
