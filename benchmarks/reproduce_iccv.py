@@ -1,129 +1,13 @@
-r"""Reproduce Equivariant Imaging (Chen, Tachella & Davies, ICCV 2021) from one command.
+"""Reproduce Equivariant Imaging (Chen, Tachella & Davies, ICCV 2021) from one command.
 
-Compares :math:`A^\dagger y`, measurement consistency only (MC), EI and supervised training of
-:math:`f = G \circ A^\dagger` (the paper's residual UNet) on sparse-view CT, inpainting and
-compressed sensing, and writes ``results.json``, ``results.md``, figures, curves and
-checkpoints under ``--out``::
+A thin script around :mod:`deepinv_ei.experiments.reproduce` (``--help`` for the options)::
 
     python benchmarks/reproduce_iccv.py --task all --profile quick --out results/iccv
-    python -m benchmarks.reproduce_iccv --task ct --profile paper --device cuda
-    torchrun --nproc_per_node 4 benchmarks/reproduce_iccv.py --task ct --profile paper --device cuda
-    deepinv-ei-reproduce --task ct --profile quick --resume    # continue an interrupted run
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import torch  # noqa: E402
-
-from benchmarks._reproduce import (  # noqa: E402
-    DEFAULT_METHODS,
-    PROFILES,
-    TASKS,
-    RunConfig,
-    parse_methods,
-    run,
-)
-from benchmarks._reproduce.profiles import apply_overrides, get_profile  # noqa: E402
-
-
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="deepinv-ei-reproduce",
-        description="Reproduce the ICCV 2021 Equivariant Imaging results (A†y, MC, EI, supervised).",
-    )
-    ap.add_argument("--task", default="all", choices=(*TASKS, "all"), help="task to run")
-    ap.add_argument(
-        "--methods",
-        default=",".join(DEFAULT_METHODS),
-        help="comma list from pinv,mc,ei,sup,rei,sup_ei (rei trains on noisy measurements)",
-    )
-    ap.add_argument(
-        "--profile",
-        default="quick",
-        choices=PROFILES,
-        help="smoke: seconds (tests); quick: <=10 min per task on a 2-core CPU; "
-        "long: CT in <=90 min on a CPU; paper: the paper's full protocol (GPU)",
-    )
-    ap.add_argument(
-        "--data-dir", default=None, help="folder with the real datasets (default: embedded data)"
-    )
-    ap.add_argument("--out", default="results/iccv", help="output folder")
-    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps ...")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    ap.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch CPU threads (default: torch's choice; 1 is much faster on a busy machine)",
-    )
-    ap.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a profile setting for every task, e.g. --set alpha=10 --set n_trans=5 "
-        "(fields of benchmarks/_reproduce/profiles.py:TaskProfile)",
-    )
-    ap.add_argument("--quiet", action="store_true", help="no progress bars or messages")
-    return ap
-
-
-def config_from_args(argv: list[str] | None = None) -> RunConfig:
-    ap = build_parser()
-    args = ap.parse_args(argv)
-    try:
-        methods = parse_methods(args.methods)
-    except ValueError as e:
-        ap.error(str(e))
-    if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        ap.error(f"--data-dir {args.data_dir!r} is not an existing folder")
-    overrides = []
-    for item in args.overrides:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            ap.error(f"--set expects NAME=VALUE, got {item!r}")
-        overrides.append((name.strip(), value.strip()))
-    tasks = TASKS if args.task == "all" else (args.task,)
-    try:  # bad overrides are a usage error, before any data is loaded
-        for task in tasks:
-            apply_overrides(get_profile(task, args.profile), dict(overrides))
-    except ValueError as e:
-        ap.error(str(e))
-    if args.threads is not None:
-        if args.threads < 1:
-            ap.error(f"--threads must be a positive integer, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    return RunConfig(
-        tasks=tasks,
-        methods=methods,
-        profile=args.profile,
-        out=Path(args.out),
-        data_dir=args.data_dir,
-        device=args.device,
-        seed=args.seed,
-        resume=args.resume,
-        verbose=not args.quiet,
-        overrides=tuple(overrides),
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point ``deepinv-ei-reproduce``."""
-    cfg = config_from_args(argv)
-    run(cfg)
-    if cfg.verbose:
-        print(f"results written to {cfg.out}/results.json and {cfg.out}/results.md")
-    return 0
-
+from deepinv_ei.experiments.reproduce import main
 
 if __name__ == "__main__":
     sys.exit(main())

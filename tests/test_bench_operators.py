@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmarks import bench_operators as bench
+from deepinv_ei.experiments import bench_operators as bench
 
 
 @pytest.mark.parametrize("method", ["ours-matrix", "ours-astra", "odl-contrib", "astra-raw"])

@@ -12,13 +12,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks._reproduce import RunConfig, get_profile, parse_methods, run
-from benchmarks._reproduce.metrics import psnr, psnr_seed_convention
-from benchmarks._reproduce.profiles import PROFILES, TASKS, apply_overrides, paper_profile
-from benchmarks._reproduce.training import ReproTrainer
-from benchmarks.reproduce_iccv import config_from_args, main
+from deepinv_ei.experiments.reproduce import RunConfig, get_profile, parse_methods, run
+from deepinv_ei.experiments.reproduce.cli import config_from_args, main
+from deepinv_ei.experiments.reproduce.metrics import psnr, psnr_seed_convention
+from deepinv_ei.experiments.reproduce.profiles import (
+    PROFILES,
+    TASKS,
+    apply_overrides,
+    paper_profile,
+)
+from deepinv_ei.experiments.reproduce.training import ReproTrainer
 
-run_module = importlib.import_module("benchmarks._reproduce.run")
+run_module = importlib.import_module("deepinv_ei.experiments.reproduce.run")
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"psnr", "psnr_std", "psnr_seed", "ssim", "train_seconds", "epochs"}
 
@@ -53,7 +58,7 @@ def test_smoke_profile_writes_every_output(task, tmp_path):
 def test_pinv_entry_is_the_psnr_of_a_dagger_y(tmp_path):
     run(RunConfig(tasks=("cs",), methods=("pinv",), profile="smoke", out=tmp_path, verbose=False))
     res = json.loads((tmp_path / "results.json").read_text())["cs"]["pinv"]
-    from benchmarks._reproduce.tasks import build_task
+    from deepinv_ei.experiments.reproduce.tasks import build_task
 
     s = build_task(get_profile("cs", "smoke"))
     x_hat = s.physics.A_dagger(s.physics(s.x_test))
@@ -249,7 +254,7 @@ def test_seed_convention_psnr_is_standard_minus_10log10_channels_for_unit_peak()
 
 def test_module_and_console_entry_points_answer_help():
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.reproduce_iccv", "--help"],
+        [sys.executable, "-m", "deepinv_ei.experiments.reproduce", "--help"],
         cwd=ROOT,
         capture_output=True,
         text=True,

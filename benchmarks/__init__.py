@@ -1,1 +1,0 @@
-"""Benchmarks and reproductions of deepinv-ei (``python -m benchmarks.reproduce_iccv``)."""

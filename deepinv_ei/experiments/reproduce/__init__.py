@@ -1,0 +1,27 @@
+"""Reproduction of the ICCV 2021 EI results: profiles, tasks, methods, training, reports.
+
+The public Python API behind ``benchmarks/reproduce_iccv.py`` and ``deepinv-ei-reproduce``::
+
+    from deepinv_ei.experiments.reproduce import RunConfig, run
+"""
+
+from .cli import build_parser, config_from_args, main
+from .methods import LABELS, parse_methods
+from .profiles import DEFAULT_METHODS, METHODS, PROFILES, TASKS, TaskProfile, get_profile
+from .run import RunConfig, run
+
+__all__ = [
+    "DEFAULT_METHODS",
+    "LABELS",
+    "METHODS",
+    "PROFILES",
+    "RunConfig",
+    "TASKS",
+    "TaskProfile",
+    "build_parser",
+    "config_from_args",
+    "get_profile",
+    "main",
+    "parse_methods",
+    "run",
+]
