@@ -121,13 +121,33 @@ def check_images(x, what: str) -> Tensor:
     return x
 
 
+def check_finite(x: np.ndarray, where: str) -> np.ndarray:
+    """``x`` if every value is finite, else a :class:`ValueError` naming ``where`` (a file) and
+    counting the NaN and infinite pixels (the loaders do not guess values for them)."""
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.inexact):
+        bad = ~np.isfinite(x)
+        if bad.any():
+            n_nan = int(np.isnan(x).sum())
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{where}: {int(bad.sum())} of {x.size} pixel values are not finite ({n_nan} NaN, "
+                f"{int(bad.sum()) - n_nan} infinite; the first at index {first}); repair or "
+                "remove this image: the loaders do not guess values for missing pixels"
+            )
+    return x
+
+
 def rescale_to_unit(x: np.ndarray, window: tuple[float, float] | None = None) -> np.ndarray:
     r"""Map ``x`` to :math:`[0, 1]`: :math:`(x - lo) / (hi - lo)`, clipped.
 
     With ``window=None``, ``lo, hi`` are the minimum and maximum of ``x`` (a constant image
     maps to zeros).
+
+    :raises ValueError: if ``x`` holds NaN or infinite values (its minimum and maximum would be
+        meaningless).
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = check_finite(np.asarray(x, dtype=np.float64), "rescale_to_unit")
     lo, hi = (float(x.min()), float(x.max())) if window is None else map(float, window)
     if not hi > lo:
         if window is not None:

@@ -18,7 +18,7 @@ from .base import (
     split_images,
     to_tensor,
 )
-from .readers import read_dicom_hu, read_mat_stack, read_tiff
+from .readers import AXIS_ORDERS, read_dicom_hu, read_mat_stack, read_tiff
 
 CT100_FORMATS = ("mat", "dicom", "tiff")
 _SUFFIXES = {"mat": (".mat",), "dicom": (".dcm",), "tiff": (".tif", ".tiff")}
@@ -65,6 +65,7 @@ def load_ct100(
     n_test: int = 10,
     window: tuple[float, float] | None = None,
     format: str | None = None,
+    axis_order: str = "auto",
 ) -> ImageSplit:
     r"""CT100 from ``path``, :math:`(N, 1, \text{size}, \text{size})` in [0, 1].
 
@@ -82,19 +83,30 @@ def load_ct100(
     :param int n_test: test images.
     :param tuple window: value range mapped to [0, 1]; ``None``: per-image min--max.
     :param str format: ``"mat"``, ``"dicom"``, ``"tiff"`` or ``None`` (detect).
+    :param str axis_order: how a ``.mat`` stores its stack: ``"NHW"`` (images first, as the EI
+        file), ``"HWN"`` or ``"auto"`` (from the shape, see
+        :func:`~deepinv_ei.data.readers.stack_axis_order`); the order used is in ``source``.
     :raises FileNotFoundError: if ``path`` is missing or holds none of the formats.
-    :raises ValueError: if a file is malformed or there are fewer than ``n_train + n_test`` images.
+    :raises ValueError: naming the file, if a file is malformed or truncated, an image holds NaN
+        or infinite values, a ``.mat`` stack's axis order is ambiguous, or there are fewer than
+        ``n_train + n_test`` images.
     """
     path = existing_path(path)
     size = check_count(size, "size", minimum=1)
     if format is not None and format not in CT100_FORMATS:
         raise ValueError(f"format: expected one of {CT100_FORMATS} or None, got {format!r}")
+    if axis_order not in AXIS_ORDERS:
+        raise ValueError(f"axis_order: expected one of {AXIS_ORDERS}, got {axis_order!r}")
     kind, files = _find_ct100(path, format)
     n_train = check_count(n_train, "n_train", minimum=1)
     n_test = check_count(n_test, "n_test", minimum=1)
     needed = n_train + n_test
+    detail = ""
     if kind == "mat":
-        stack = read_mat_stack(files[0], "DATA")
+        stack, order = read_mat_stack(files[0], "DATA", axis_order, return_order=True)
+        detail = (
+            f", DATA read as {order} ({len(stack)} images of {stack.shape[1]}x{stack.shape[2]})"
+        )
         arrays = list(stack[:needed])
         found = len(stack)
     else:
@@ -109,4 +121,4 @@ def load_ct100(
         )
     images = torch.cat([resize(to_tensor([rescale_to_unit(a, window)]), size) for a in arrays])
     train, test = split_images(images, n_train, n_test, "CT100", path)
-    return ImageSplit(train.contiguous(), test.contiguous(), "ct100", f"{kind}: {path}")
+    return ImageSplit(train.contiguous(), test.contiguous(), "ct100", f"{kind}: {path}{detail}")

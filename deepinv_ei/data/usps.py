@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import ImageSplit, check_count, describe_folder, existing_path, resize
+from .base import (
+    ImageSplit,
+    check_count,
+    check_finite,
+    describe_folder,
+    existing_path,
+    resize,
+)
 from .readers import read_libsvm
 
 USPS_SIDE = 16
@@ -22,8 +29,9 @@ _HDF5_SUFFIXES = (".h5", ".hdf5")
 def _to_unit(values: np.ndarray, where: str) -> np.ndarray:
     # LIBSVM USPS is scaled to [-1, 1]; Kaggle's HDF5 to [0, 1].
     values = np.asarray(values, dtype=np.float64)
-    if values.size == 0 or not np.isfinite(values).all():
-        raise ValueError(f"{where}: expected finite pixel values, found none or non-finite ones")
+    if values.size == 0:
+        raise ValueError(f"{where}: expected pixel values, found none")
+    check_finite(values, where)
     if values.min() < 0:
         values = (values + 1.0) / 2.0
     if values.min() < -1e-6 or values.max() > 1 + 1e-6:
@@ -55,12 +63,24 @@ def _read_hdf5(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     with f:
         parts = []
         for part in ("train", "test"):
-            if part not in f or "data" not in f[part]:
-                raise ValueError(
-                    f"USPS at {path}: expected HDF5 datasets train/data and test/data, found "
-                    f"groups {sorted(f.keys())}"
+            node = f.get(part)
+            data = node.get("data") if isinstance(node, h5py.Group) else None
+            if not isinstance(data, h5py.Dataset):
+                found = ", ".join(
+                    f"{k} ({'group' if isinstance(f[k], h5py.Group) else 'dataset'})"
+                    for k in sorted(f.keys())
                 )
-            parts.append(_as_images(np.asarray(f[part]["data"]), f"{path}:{part}/data"))
+                raise ValueError(
+                    f"USPS at {path}: expected groups train and test each holding a dataset "
+                    f"'data' (train/data, test/data), found {found or 'nothing'}"
+                )
+            try:
+                values = np.asarray(data)
+            except (OSError, RuntimeError) as err:
+                raise ValueError(
+                    f"USPS at {path}: could not read {part}/data: truncated or corrupt? ({err})"
+                ) from err
+            parts.append(_as_images(values, f"{path}:{part}/data"))
     return parts[0], parts[1]
 
 

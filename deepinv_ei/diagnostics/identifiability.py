@@ -34,6 +34,17 @@ from deepinv_ei.transforms.base import GroupTransform
 
 METHODS = ("auto", "dense", "iterative")
 DENSE_MAX_N = 2500
+#: Default memory limit of the dense method (bytes), see :func:`dense_memory_bytes`.
+DENSE_MAX_BYTES = 4 * 2**30
+_DENSE_MATRICES = 7  # n x n float64 matrices alive at the peak of _dense (Gram, sum, moved copies)
+
+
+def dense_memory_bytes(n: int, m: int) -> int:
+    r"""Peak memory of ``method="dense"`` for :math:`n` unknowns and :math:`m` measurements:
+    the :math:`n\times m` matrix of :math:`A` and about seven :math:`n\times n` float64
+    matrices (:math:`A^\top A`, the running sum, moved copies, the eigensolver's workspace).
+    """
+    return 8 * (n * m + _DENSE_MATRICES * n * n)
 
 
 @dataclass
@@ -144,6 +155,36 @@ def _check_img_size(img_size: Any) -> tuple[int, int, int]:
     return size
 
 
+def _check_finite_output(t: torch.Tensor, what: str) -> None:
+    if t.is_floating_point() or t.is_complex():
+        bad = ~torch.isfinite(t)
+        if bad.any():
+            raise ValueError(
+                f"{what} returned {int(bad.sum())} NaN or infinite values out of {t.numel()} for "
+                "a finite input: the physics is broken (NaN or Inf in its matrix, mask or "
+                "parameters?); the rank of a non-finite operator is undefined"
+            )
+
+
+def _probe_physics(physics, img_size, device, dtype, need_adjoint: bool, seed: int) -> int:
+    """Apply ``A`` (and ``A_adjoint``) once to a random input; returns ``m``. Non-finite outputs
+    are a :class:`ValueError` here, before any eigensolver sees them."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, *img_size, generator=gen, dtype=torch.float64).to(device, dtype)
+    with torch.no_grad():
+        try:
+            y = physics.A(x)
+        except (RuntimeError, ValueError) as err:
+            raise ValueError(
+                f"physics.A failed on an input of shape {tuple(x.shape)} ({err}); img_size "
+                "must be the (C, H, W) the physics acts on"
+            ) from err
+        _check_finite_output(_flat(y, 1), "physics.A")
+        if need_adjoint:
+            _check_finite_output(physics.A_adjoint(y), "physics.A_adjoint")
+    return _flat(y, 1).shape[1]
+
+
 def _physics_device(physics: Any) -> torch.device:
     if isinstance(physics, torch.nn.Module):
         for t in (*physics.parameters(), *physics.buffers()):
@@ -231,6 +272,7 @@ def _dense(physics, transform, img_size, elems, add_identity, rtol, k, equiv_rto
             basis[torch.arange(len(idx)), idx] = 1
             rows.append(_flat(physics.A(basis.reshape(-1, *img_size)), len(idx)).double().cpu())
     a_t = torch.cat(rows)  # (n, m): row j is A e_j
+    _check_finite_output(a_t, "physics.A")
     m = a_t.shape[1]
     gram = a_t @ a_t.T  # A^T A, float64
     G = len(next(iter(elems.values())))
@@ -300,6 +342,7 @@ def _iterative(
                 tx = _apply(transform, x, elems, i, adjoint=False)
                 out += _apply(transform, normal(tx), elems, i, adjoint=True).double()
         out = out / (G + int(add_identity))
+        _check_finite_output(out, "physics.A_adjoint(physics.A(.))")
         return out.reshape(len(x), n).T.cpu().numpy()
 
     op = LinearOperator(
@@ -381,6 +424,7 @@ def identifiability(
     tol: float | None = None,
     maxiter: int = 500,
     seed: int = 0,
+    max_dense_bytes: int | None = DENSE_MAX_BYTES,
 ) -> IdentifiabilityReport:
     r"""Check the EI rank condition :math:`\operatorname{rank}[A T_g]_g = n` for ``physics`` and a group.
 
@@ -408,7 +452,13 @@ def identifiability(
         for float32 physics, else 1e-6; Ritz values err by about the squared residual).
     :param int maxiter: LOBPCG iteration limit.
     :param int seed: seed of subsampling and random probes.
+    :param int max_dense_bytes: refuse ``method="dense"`` when its estimated peak memory
+        (:func:`dense_memory_bytes`: about :math:`8(nm + 7n^2)` bytes, 15 GiB at 128x128) is
+        larger (default 4 GiB; ``None``: no limit).
     :return: :class:`IdentifiabilityReport`.
+    :raises ValueError: for bad arguments, a physics that returns NaN or infinite values, or
+        ``method="dense"`` beyond ``max_dense_bytes`` (the message gives the estimate and the
+        alternative, ``method="iterative"``).
 
     :Examples:
 
@@ -445,6 +495,16 @@ def identifiability(
     if tol is None:
         tol = 1e-4 if dtype == torch.float32 else 1e-6
     elems, notes = _elements(transform, size, group_elements, max_elements, seed)
+    m = _probe_physics(physics, size, device, dtype, method == "iterative", seed)
+    if method == "dense" and max_dense_bytes is not None:
+        need = dense_memory_bytes(n, m)
+        if need > max_dense_bytes:
+            raise ValueError(
+                f"method='dense' at n = C*H*W = {n} (m = {m}) needs about {need / 2**30:.1f} GiB "
+                f"({_DENSE_MATRICES} float64 n x n matrices), above max_dense_bytes = "
+                f"{max_dense_bytes / 2**30:.1f} GiB: use method='iterative' (matrix-free "
+                f"LOBPCG, memory about n*k), a smaller img_size, or raise max_dense_bytes"
+            )
     add_identity = include_identity and not _contains_identity(transform, elems, size)
     elems = {name: v.to(device) for name, v in elems.items()}
     G = len(next(iter(elems.values()))) + int(add_identity)

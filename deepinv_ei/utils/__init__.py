@@ -1,7 +1,15 @@
-"""Small shared utilities: the adjoint dot test and atomic file writes."""
+"""Small shared utilities: the adjoint dot test, atomic file writes and safe loading."""
 
 from .dottest import dottest
-from .io import atomic_save_torch, atomic_write_bytes, atomic_write_json, atomic_write_text
+from .io import (
+    atomic_save_torch,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    clean_orphan_temp_files,
+    non_finite_paths,
+    safe_load_torch,
+)
 
 __all__ = [
     "dottest",
@@ -9,4 +17,7 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_json",
     "atomic_save_torch",
+    "safe_load_torch",
+    "clean_orphan_temp_files",
+    "non_finite_paths",
 ]

@@ -1,19 +1,30 @@
-"""Atomic writes: write to a temporary file in the target folder, then rename.
+"""Atomic writes, safe checkpoint loading and the cleaning of interrupted writes.
 
-A reader never sees a half-written file, and an interrupted run leaves the previous
-version intact (``os.replace`` is atomic on POSIX and Windows within one filesystem).
+Writes go to a temporary file in the target folder, then are renamed: a reader never sees a
+half-written file, and an interrupted run leaves the previous version intact (``os.replace``
+is atomic on POSIX and Windows within one filesystem). A process killed during a write
+(``kill -9``, power loss) leaves its temporary file behind; :func:`clean_orphan_temp_files`
+removes those, and only those (they match :data:`TEMP_NAME`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import pickle
+import re
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import torch
+
+#: Name of the temporary file of an atomic write of ``name``: ``.<name>.<8 random>.tmp``
+#: (the random part is :func:`tempfile.mkstemp`'s: lower-case letters, digits, ``_``).
+TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")
 
 
 def _read_umask() -> int:
@@ -55,11 +66,91 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def non_finite_paths(obj: Any, prefix: str = "") -> list[str]:
+    """Where ``obj`` (nested dicts, lists, tuples) holds a NaN or an infinite float, as paths
+    ``key.sub[3]``.
+
+    >>> non_finite_paths({"psnr": float("nan"), "curve": [[1, 2.0], [2, float("inf")]]})
+    ['psnr', 'curve[1][1]']
+    """
+    if isinstance(obj, float):
+        return [] if math.isfinite(obj) else [prefix]
+    if isinstance(obj, dict):
+        return [
+            p for k, v in obj.items() for p in non_finite_paths(v, f"{prefix}.{k}" if prefix else k)
+        ]
+    if isinstance(obj, (list, tuple)):
+        return [p for i, v in enumerate(obj) for p in non_finite_paths(v, f"{prefix}[{i}]")]
+    return []
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
-    """Serialise ``obj`` as JSON to ``path`` atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
+    """Serialise ``obj`` as strict JSON (RFC 8259) to ``path`` atomically.
+
+    :raises ValueError: if ``obj`` holds a NaN or an infinite float (not JSON), naming where;
+        nothing is written then.
+    """
+    bad = non_finite_paths(obj)
+    if bad:
+        raise ValueError(
+            f"{path}: refusing to write NaN or infinite numbers, which are not JSON, at "
+            f"{', '.join(bad[:8])}{' ...' if len(bad) > 8 else ''}; replace them by null first"
+        )
+    text = json.dumps(obj, indent=indent, sort_keys=False, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
 
 
 def atomic_save_torch(path: str | os.PathLike, obj: Any) -> Path:
     """``torch.save`` ``obj`` to ``path`` atomically (for checkpoints)."""
     return _atomic(path, lambda f: torch.save(obj, f))
+
+
+def safe_load_torch(path: str | os.PathLike, map_location: Any = None) -> Any:
+    """``torch.load`` with ``weights_only=True``: tensors, numbers, strings and plain containers
+    only, so a crafted file cannot run code while it is read.
+
+    :raises FileNotFoundError: if ``path`` does not exist.
+    :raises ValueError: naming ``path`` if it is truncated or corrupt, or holds other objects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    size = path.stat().st_size
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Weights only load failed" in str(err):
+            found = str(err).split("WeightsUnpickler error:")[-1].split(".")[0].strip()
+            raise ValueError(
+                f"{path}: refused to load: it holds objects other than tensors, numbers, strings "
+                f"and plain containers ({found}); loading them could run code. Only load files "
+                "written by this program; delete this one to start the step again"
+            ) from None
+        raise ValueError(
+            f"{path} ({size} bytes) is corrupt or truncated ({type(err).__name__}: {err}); "
+            "delete it to start the step again"
+        ) from err
+    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError, ValueError) as err:
+        raise ValueError(
+            f"{path} ({size} bytes) is corrupt or truncated and cannot be loaded "
+            f"({type(err).__name__}: {err}); delete it to start the step again"
+        ) from err
+
+
+def clean_orphan_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that interrupted atomic writes left under ``folder``.
+
+    Only files whose name matches :data:`TEMP_NAME` are touched. Call it when no other process
+    writes under ``folder`` (the reproduction holds a lock on its output folder first).
+
+    :return: the deleted paths.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for p in sorted(folder.rglob(".*.tmp")):
+        if p.is_file() and not p.is_symlink() and TEMP_NAME.match(p.name):
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed

@@ -7,6 +7,7 @@ The public Python API behind ``benchmarks/reproduce_iccv.py`` and ``deepinv-ei-r
 
 from .cli import build_parser, config_from_args, main
 from .methods import LABELS, parse_methods
+from .outputs import OutputConflict
 from .profiles import DEFAULT_METHODS, METHODS, PROFILES, TASKS, TaskProfile, get_profile
 from .run import RunConfig, run
 
@@ -14,6 +15,7 @@ __all__ = [
     "DEFAULT_METHODS",
     "LABELS",
     "METHODS",
+    "OutputConflict",
     "PROFILES",
     "RunConfig",
     "TASKS",

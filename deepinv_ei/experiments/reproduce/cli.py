@@ -5,10 +5,14 @@ Compares :math:`A^\dagger y`, measurement consistency only (MC), EI and supervis
 compressed sensing, and writes ``results.json``, ``results.md``, figures, curves and
 checkpoints under ``--out``::
 
-    python benchmarks/reproduce_iccv.py --task all --profile quick --out results/iccv
+    python benchmarks/reproduce_iccv.py --task all --profile quick --out results/iccv/quick
     python -m deepinv_ei.experiments.reproduce --task ct --profile paper --device cuda
     torchrun --nproc_per_node 4 benchmarks/reproduce_iccv.py --task ct --profile paper --device cuda
     deepinv-ei-reproduce --task ct --profile quick --resume    # continue an interrupted run
+
+One ``--out`` folder holds one run (profile, seed, data folder, ``--set`` overrides): runs of
+other tasks or methods with the same settings are merged into it, a run with other settings
+is refused unless ``--overwrite`` (see :mod:`deepinv_ei.experiments.reproduce.outputs`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 import torch
 
 from .methods import parse_methods
+from .outputs import OutputConflict
 from .profiles import DEFAULT_METHODS, PROFILES, TASKS, apply_overrides, get_profile
 from .run import RunConfig, run
 
@@ -45,10 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--data-dir", default=None, help="folder with the real datasets (default: embedded data)"
     )
-    ap.add_argument("--out", default="results/iccv", help="output folder")
+    ap.add_argument(
+        "--out",
+        default=None,
+        help="output folder, one per run (default: results/iccv/<profile>-seed<seed>); runs of "
+        "other tasks or methods with the same settings are merged into it",
+    )
     ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps ...")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the outputs of the run already in --out first (needed when its profile, "
+        "seed, data folder or --set overrides differ from this run's)",
+    )
     ap.add_argument(
         "--threads",
         type=int,
@@ -84,6 +100,10 @@ def config_from_args(argv: list[str] | None = None) -> RunConfig:
             ap.error(f"--set expects NAME=VALUE, got {item!r}")
         overrides.append((name.strip(), value.strip()))
     tasks = TASKS if args.task == "all" else (args.task,)
+    if args.seed < 0:
+        ap.error(f"--seed must be an integer >= 0, got {args.seed}")
+    if args.resume and args.overwrite:
+        ap.error("--resume continues the run in --out, --overwrite replaces it: pick one")
     try:  # bad overrides are a usage error, before any data is loaded
         for task in tasks:
             apply_overrides(get_profile(task, args.profile), dict(overrides))
@@ -97,11 +117,14 @@ def config_from_args(argv: list[str] | None = None) -> RunConfig:
         tasks=tasks,
         methods=methods,
         profile=args.profile,
-        out=Path(args.out),
+        out=Path(args.out)
+        if args.out
+        else Path("results/iccv") / f"{args.profile}-seed{args.seed}",
         data_dir=args.data_dir,
         device=args.device,
         seed=args.seed,
         resume=args.resume,
+        overwrite=args.overwrite,
         verbose=not args.quiet,
         overrides=tuple(overrides),
     )
@@ -110,7 +133,11 @@ def config_from_args(argv: list[str] | None = None) -> RunConfig:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point ``deepinv-ei-reproduce``."""
     cfg = config_from_args(argv)
-    run(cfg)
+    try:
+        run(cfg)
+    except OutputConflict as err:  # nothing was written: a usage error
+        print(f"deepinv-ei-reproduce: error: {err}", file=sys.stderr)
+        return 2
     if cfg.verbose:
         print(f"results written to {cfg.out}/results.json and {cfg.out}/results.md")
     return 0

@@ -10,6 +10,8 @@ run of up to ~90 minutes for CT; ``smoke`` runs in seconds for the tests.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from dataclasses import dataclass, field
 
 TASKS = ("ct", "inpainting", "cs")
@@ -247,6 +249,10 @@ def apply_overrides(p: TaskProfile, overrides: dict[str, str]) -> TaskProfile:
     """``p`` with fields replaced from ``{name: text}`` (``--set name=value``), parsed by type.
 
     Tuples take comma-separated values (``milestones=200,300``), booleans ``true``/``false``.
+    The result is checked by :func:`check_profile`.
+
+    :raises ValueError: naming the setting, for an unknown name, a value that does not parse or
+        one out of range (``epochs=-1``, ``alpha=inf``, ``eval_interval=0``).
     """
     if not overrides:
         return p
@@ -273,7 +279,80 @@ def apply_overrides(p: TaskProfile, overrides: dict[str, str]) -> TaskProfile:
             raise ValueError(
                 f"--set {name}={text!r}: expected a value like {current!r} ({type(current).__name__})"
             ) from None
-    return dataclasses.replace(p, **values)
+    return check_profile(dataclasses.replace(p, **values))
+
+
+#: Allowed values of the settings, checked by :func:`check_profile` (int and float settings
+#: not listed here must be >= 0; every float must be finite).
+_CHOICES = {"transform": ("shift", "rotate"), "rei_noise": ("poisson", "gaussian")}
+_INT_MIN = {
+    "image_size": 1,
+    "channels": 1,
+    "n_train": 1,
+    "n_test": 1,
+    "n_views": 1,
+    "n_measurements": 1,
+    "n_trans": 1,
+    "width": 1,
+    "scales": 1,
+    "batch_size": 1,
+    "epochs": 1,
+    "eval_interval": 1,
+}
+# (low, high, low included, high included)
+_FLOAT_RANGE = {
+    "missing_rate": (0.0, 1.0, True, False),
+    "lr": (0.0, math.inf, False, False),
+    "rei_noise_level": (0.0, math.inf, False, False),
+    "rei_tau": (0.0, math.inf, False, False),
+}
+
+
+def _range_text(low: float, high: float, low_in: bool, high_in: bool) -> str:
+    parts = [f"{'>=' if low_in else '>'} {low:g}"]
+    if math.isfinite(high):
+        parts.append(f"{'<=' if high_in else '<'} {high:g}")
+    return "a finite number " + " and ".join(parts)
+
+
+def check_profile(p: TaskProfile) -> TaskProfile:
+    """``p`` if every setting is in its range, else a :class:`ValueError` naming the setting.
+
+    Run before any data is loaded or any model trained: counts (``epochs``, ``batch_size``,
+    ``eval_interval``, ...) are integers >= 1 (other integers >= 0), every float is finite
+    (``alpha``, ``weight_decay`` >= 0; ``lr``, noise level and ``rei_tau`` > 0;
+    ``missing_rate`` in [0, 1)), milestones are increasing positive epochs, and names are
+    among their choices.
+    """
+    for f in dataclasses.fields(p):
+        name, value = f.name, getattr(p, f.name)
+        where = f"setting {name}={value!r} ({p.task}, profile {p.profile!r})"
+        if name in _CHOICES and value not in _CHOICES[name]:
+            raise ValueError(f"{where}: expected one of {_CHOICES[name]}")
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            continue
+        if isinstance(value, int):
+            low = _INT_MIN.get(name, 0)
+            if value < low:
+                raise ValueError(f"{where}: expected an integer >= {low}")
+        elif isinstance(value, float):
+            low, high, low_in, high_in = _FLOAT_RANGE.get(name, (0.0, math.inf, True, False))
+            ok = (
+                math.isfinite(value)
+                and (value >= low if low_in else value > low)
+                and (value <= high if high_in else value < high)
+            )
+            if not ok:
+                raise ValueError(f"{where}: expected {_range_text(low, high, low_in, high_in)}")
+    m = p.milestones
+    if any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in m) or any(
+        b <= a for a, b in itertools.pairwise(m)
+    ):
+        raise ValueError(
+            f"setting milestones={m!r} ({p.task}, profile {p.profile!r}): expected increasing "
+            "epochs >= 1, e.g. milestones=200,300"
+        )
+    return p
 
 
 def paper_profile(task: str) -> TaskProfile:

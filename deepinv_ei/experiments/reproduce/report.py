@@ -44,11 +44,11 @@ def task_figures(out: Path, task: str, res: dict, pinv_name: str) -> None:
     import matplotlib.pyplot as plt
 
     gt_path = out / "recon" / f"{task}_gt.pt"
-    panels = [("ground truth", torch.load(gt_path))] if gt_path.exists() else []
+    panels = [("ground truth", torch.load(gt_path, weights_only=True))] if gt_path.exists() else []
     for m in FIGURE_METHODS:
         path = out / "recon" / f"{task}_{m}.pt"
         if m in res and path.exists():
-            x_hat = torch.load(path)
+            x_hat = torch.load(path, weights_only=True)
             label = pinv_name if m == "pinv" else LABELS[m]
             if panels:
                 label += f"\n{psnr(panels[0][1], x_hat).item():.2f} dB"

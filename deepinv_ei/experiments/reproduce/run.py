@@ -1,12 +1,13 @@
-"""One reproduction run: every task's data first (errors before training), then each method,
-writing ``results.json`` after each so that ``--resume`` never redoes finished work."""
+"""One reproduction run: every setting checked and every task's data loaded first (errors before
+any training), then each method, merging its entry into ``results.json`` after each so that
+``--resume`` never redoes finished work and no run erases another's results (see
+:mod:`.outputs`)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import platform
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,17 +17,31 @@ import torch
 from torch.utils.data import DataLoader
 
 from deepinv_ei.models import EIUNet, ei_reconstructor
-from deepinv_ei.utils import atomic_save_torch, atomic_write_json
+from deepinv_ei.utils import atomic_save_torch
 
 from . import report
 from .distributed import DistInfo, barrier, init_distributed, shutdown, wrap_ddp
 from .methods import make_losses, noise_model
 from .metrics import psnr, psnr_seed_convention, ssim, summarise
-from .profiles import TaskProfile, apply_overrides, describe_changes, get_profile
+from .outputs import (
+    RESULTS,
+    claim_output,
+    flag_non_finite,
+    output_lock,
+    run_identity,
+    write_results,
+)
+from .profiles import (
+    METHODS,
+    TASKS,
+    TaskProfile,
+    apply_overrides,
+    check_profile,
+    describe_changes,
+    get_profile,
+)
 from .tasks import TaskSetup, build_task, make_transform
 from .training import CHECKPOINT, EpochSampler, ReproTrainer
-
-RESULTS = "results.json"
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,7 @@ class RunConfig:
     device: str = "cpu"
     seed: int = 0
     resume: bool = False
+    overwrite: bool = False  # delete the outputs of another run in ``out`` first
     verbose: bool = True
     overrides: tuple[tuple[str, str], ...] = ()  # --set name=value, applied to every task
 
@@ -197,47 +213,58 @@ def _meta(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
     }
 
 
-def _load_previous(cfg: RunConfig) -> dict | None:
-    import json
-
-    path = cfg.out / RESULTS
-    if not (cfg.resume and path.exists()):
-        return None
-    prev = json.loads(path.read_text())
-    checks = (
-        ("profile", cfg.profile),
-        ("seed", cfg.seed),
-        ("data_dir", cfg.data_dir),
-        ("overrides", dict(cfg.overrides)),
-    )
-    for key, want in checks:
-        if prev.get(key, {} if key == "overrides" else None) != want:
-            raise ValueError(
-                f"--resume: {path} was written with {key}={prev.get(key)!r}, this run has "
-                f"{key}={want!r}; use the same settings or a fresh --out"
-            )
-    return prev
+def check_config(cfg: RunConfig) -> dict[str, TaskProfile]:
+    """Every task's profile with the overrides, checked, before any work: a
+    :class:`ValueError` naming the bad setting otherwise."""
+    if not cfg.tasks or any(t not in TASKS for t in cfg.tasks):
+        raise ValueError(f"tasks: expected some of {TASKS}, got {cfg.tasks!r}")
+    if not cfg.methods or any(m not in METHODS for m in cfg.methods):
+        raise ValueError(f"methods: expected some of {METHODS}, got {cfg.methods!r}")
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise ValueError(f"seed: expected an integer >= 0, got {cfg.seed!r}")
+    return {
+        task: check_profile(apply_overrides(get_profile(task, cfg.profile), dict(cfg.overrides)))
+        for task in cfg.tasks
+    }
 
 
 def run(cfg: RunConfig) -> dict:
-    """Run ``cfg`` and write everything under ``cfg.out``; returns the results dictionary."""
+    """Run ``cfg`` and write everything under ``cfg.out``; returns the results dictionary.
+
+    :raises ValueError: for a bad setting, before any work.
+    :raises deepinv_ei.experiments.reproduce.outputs.OutputConflict: if ``cfg.out`` holds
+        another run (other profile, seed, data folder or overrides) and not ``cfg.overwrite``,
+        or another process is writing to it.
+    """
+    profiles = check_config(cfg)
     info, device = init_distributed(cfg.device)
     try:
-        return _run(cfg, info, device)
+        lock = output_lock(cfg.out) if info.is_main else contextlib.nullcontext()
+        with lock:
+            return _run(cfg, profiles, info, device)
     finally:
         shutdown(info)
 
 
-def _run(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
+def _run(
+    cfg: RunConfig, profiles: dict[str, TaskProfile], info: DistInfo, device: torch.device
+) -> dict:
     say = print if (cfg.verbose and info.is_main) else (lambda *a, **k: None)
-    results = _load_previous(cfg) or {}
+    identity = run_identity(cfg.profile, cfg.seed, cfg.data_dir, dict(cfg.overrides))
+    if info.is_main:
+        results = claim_output(cfg.out, identity, cfg.resume, cfg.overwrite, say)
+    barrier(info)
+    if not info.is_main:  # read what the main process kept
+        from .outputs import read_json, restore_non_finite
+
+        results = read_json(cfg.out / RESULTS) if (cfg.out / RESULTS).exists() else {}
+        restore_non_finite(results)
     results |= _meta(cfg, info, device)
     results.setdefault("dataset", {})
     results.setdefault("settings", {})
     # every task's data and physics first: a bad --data-dir fails before any training
     setups = {}
-    for task in cfg.tasks:
-        p = apply_overrides(get_profile(task, cfg.profile), dict(cfg.overrides))
+    for task, p in profiles.items():
         say(describe_changes(p))
         setups[task] = build_task(p, cfg.data_dir, cfg.seed, device)
     for task, s in setups.items():
@@ -247,9 +274,6 @@ def _run(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
         )
         results["settings"][task] = p.to_dict()
         task_res = results.setdefault(task, {})
-        if not cfg.resume and info.is_main:
-            shutil.rmtree(cfg.out / "checkpoints" / task, ignore_errors=True)
-        barrier(info)
         s.x_train, s.x_test = s.x_train.to(device), s.x_test.to(device)
         y_train, y_test = measure(s.physics, s.x_train), measure(s.physics, s.x_test)
         for method in cfg.methods:
@@ -295,6 +319,12 @@ def _run(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
                 )
             first = entry.pop("first")
             entry["wall_seconds"] = round(time.perf_counter() - t0, 2)
+            bad = flag_non_finite(entry)
+            if bad:
+                say(
+                    f"[{task}] {method}: WARNING non-finite values (training diverged?) in "
+                    f"{', '.join(bad[:6])}; written as null in {RESULTS}, listed in 'non_finite'"
+                )
             task_res[method] = entry
             say(
                 f"[{task}] {method}: PSNR {entry['psnr']:.2f} dB, SSIM {entry['ssim']:.3f}, "
@@ -302,12 +332,12 @@ def _run(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
             )
             if info.is_main:
                 atomic_save_torch(cfg.out / "recon" / f"{task}_{method}.pt", first)
-                atomic_write_json(cfg.out / RESULTS, results)
+                write_results(cfg.out, results)
         if info.is_main:
             atomic_save_torch(cfg.out / "recon" / f"{task}_gt.pt", s.x_test[:1].cpu())
             report.task_figures(cfg.out, task, task_res, s.pinv_name)
     if info.is_main:
-        atomic_write_json(cfg.out / RESULTS, results)
+        write_results(cfg.out, results)
         report.write_markdown(cfg.out, results)
     barrier(info)
     return results

@@ -5,7 +5,9 @@ r"""Training through :class:`deepinv.Trainer`, with atomic checkpoints, exact re
 - ``save_model`` writes ``ckp_last.pth.tar`` atomically (model, optimiser, scheduler, loss and
   metric histories, the PSNR-vs-time curve, the training seconds and the RNG states), so that a
   resumed run continues exactly where the interrupted one stopped;
-- ``load_model`` restores all of it (into the bare module when wrapped in DDP);
+- ``load_model`` restores all of it (into the bare module when wrapped in DDP), reading the file
+  with ``weights_only=True`` (:func:`load_checkpoint`): a crafted checkpoint cannot run code, and
+  a truncated or corrupt one is an error naming the file;
 - ``save_best_model`` (called after every evaluation) records a point of the PSNR-vs-time
   curve instead: like the paper we report the last model, not the best on the test set;
 - ``step`` times evaluations so that ``train_seconds`` counts training only.
@@ -22,9 +24,47 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from deepinv_ei.utils import atomic_save_torch
+from deepinv_ei.utils import atomic_save_torch, safe_load_torch
 
 CHECKPOINT = "ckp_last.pth.tar"
+_REQUIRED = ("epoch", "state_dict")
+
+
+def numpy_rng_state() -> dict:
+    """NumPy's global RNG state as tensors and numbers (loadable with ``weights_only=True``)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "name": name,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached),
+    }
+
+
+def set_numpy_rng_state(state: dict) -> None:
+    """Inverse of :func:`numpy_rng_state`."""
+    keys = state["keys"].cpu().numpy().astype(np.uint32)
+    np.random.set_state(
+        (state["name"], keys, state["pos"], state["has_gauss"], state["cached_gaussian"])
+    )
+
+
+def load_checkpoint(path, map_location=None) -> dict:
+    """A checkpoint written by :class:`ReproTrainer`, loaded safely (``weights_only=True``).
+
+    :raises ValueError: naming ``path`` if it is corrupt, truncated, holds code objects or lacks
+        the entries of a training checkpoint.
+    """
+    ckp = safe_load_torch(path, map_location=map_location)
+    missing = [k for k in _REQUIRED if not isinstance(ckp, dict) or k not in ckp]
+    if missing:
+        found = sorted(ckp) if isinstance(ckp, dict) else type(ckp).__name__
+        raise ValueError(
+            f"{path}: expected a training checkpoint with entries {list(_REQUIRED)}, "
+            f"found {found}; delete it to train this method from scratch"
+        )
+    return ckp
 
 
 def bare(model: torch.nn.Module) -> torch.nn.Module:
@@ -93,7 +133,7 @@ class ReproTrainer(dinv.Trainer):
             "curve": self.curve,
             "train_seconds": self.train_seconds(),
             "torch_rng": torch.get_rng_state(),
-            "numpy_rng": np.random.get_state(),
+            "numpy_rng": numpy_rng_state(),
             "generators": {k: g.get_state() for k, g in self.generators.items()},
             "metadata": self.metadata,
         }
@@ -104,7 +144,7 @@ class ReproTrainer(dinv.Trainer):
             ckpt_pretrained, self.ckpt_pretrained = self.ckpt_pretrained, None
         if ckpt_pretrained is None:
             return None
-        ckp = torch.load(ckpt_pretrained, map_location=self.device, weights_only=False)
+        ckp = load_checkpoint(ckpt_pretrained, map_location=self.device)
         saved = ckp.get("metadata", {})
         if self.metadata and saved and saved != self.metadata:
             raise ValueError(
@@ -128,7 +168,7 @@ class ReproTrainer(dinv.Trainer):
         if "torch_rng" in ckp:
             torch.set_rng_state(ckp["torch_rng"].cpu())
         if "numpy_rng" in ckp:
-            np.random.set_state(ckp["numpy_rng"])
+            set_numpy_rng_state(ckp["numpy_rng"])
         for k, state in ckp.get("generators", {}).items():
             if k in self.generators:
                 self.generators[k].set_state(state.cpu())
