@@ -334,3 +334,12 @@ def test_set_overrides_parse_by_field_type_and_reach_the_run(tmp_path):
     assert cfg.overrides == (("n_test", "3"),)
     res = run(cfg)
     assert res["overrides"] == {"n_test": "3"} and res["settings"]["cs"]["n_test"] == 3
+
+
+def test_every_built_in_profile_passes_its_own_checks():
+    from deepinv_ei.experiments.reproduce.profiles import check_profile
+
+    for task in TASKS:
+        for profile in PROFILES:
+            p = get_profile(task, profile)
+            assert check_profile(p) is p

@@ -45,3 +45,26 @@ def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
     atomic_write_json(tmp_path / "a.json", {})
     (tmp_path / "b.json").write_text("{}")
     assert os.stat(tmp_path / "a.json").st_mode == os.stat(tmp_path / "b.json").st_mode
+
+
+def test_atomic_write_json_refuses_non_finite_numbers_and_keeps_the_old_file(tmp_path):
+    target = tmp_path / "r.json"
+    atomic_write_json(target, {"ok": 1.5})
+    with pytest.raises(ValueError, match=r"r\.json: refusing .* at a\.psnr, a\.curve\[1\]"):
+        atomic_write_json(target, {"a": {"psnr": float("nan"), "curve": [1.0, float("-inf")]}})
+    assert json.loads(target.read_text()) == {"ok": 1.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_clean_orphan_temp_files_removes_only_interrupted_atomic_writes(tmp_path):
+    from deepinv_ei.utils import clean_orphan_temp_files
+
+    orphan = tmp_path / "sub" / ".ckp.pth.ab_12xyz.tmp"
+    orphan.parent.mkdir()
+    orphan.write_bytes(b"half")
+    keep = [tmp_path / "a.tmp", tmp_path / ".a.tmp", tmp_path / ".a.TOOLONG99.tmp"]
+    for p in keep:
+        p.write_text("x")
+    assert clean_orphan_temp_files(tmp_path) == [orphan]
+    assert all(p.exists() for p in keep) and not orphan.exists()
+    assert clean_orphan_temp_files(tmp_path / "missing") == []

@@ -119,8 +119,8 @@ def safe_load_torch(path: str | os.PathLike, map_location: Any = None) -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Weights only load failed" in str(err):
-            found = str(err).split("WeightsUnpickler error:")[-1].split(".")[0].strip()
+        if "Unsupported global" in str(err):
+            found = str(err).split("WeightsUnpickler error:")[-1].split(" was not")[0].strip()
             raise ValueError(
                 f"{path}: refused to load: it holds objects other than tensors, numbers, strings "
                 f"and plain containers ({found}); loading them could run code. Only load files "

@@ -1,0 +1,363 @@
+"""Hostile input to the reproduction, the loaders and the diagnostics: each case gives a clear
+error naming the file or setting, or a correct result; nothing is lost and nothing executed."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import deepinv as dinv
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+import torch
+from PIL import Image
+
+from deepinv_ei.data import load_ct100, load_usps, read_libsvm, read_mat_stack
+from deepinv_ei.diagnostics import identifiability
+from deepinv_ei.experiments.reproduce import OutputConflict, RunConfig, run
+from deepinv_ei.experiments.reproduce.cli import config_from_args, main
+from deepinv_ei.experiments.reproduce.outputs import output_lock
+from deepinv_ei.experiments.reproduce.training import CHECKPOINT, load_checkpoint
+from deepinv_ei.transforms import Shift
+from deepinv_ei.utils import atomic_save_torch, safe_load_torch
+
+run_module = importlib.import_module("deepinv_ei.experiments.reproduce.run")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, out: Path) -> int:
+    return main([*args, "--profile", "smoke", "--out", str(out), "--quiet"])
+
+
+def strict_json(path: Path):
+    """Parse like a strict JSON reader: NaN / Infinity are errors."""
+
+    def refuse(token):
+        raise ValueError(f"not JSON: {token}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+# --------------------------------------------------------------------------- data loss
+
+
+def test_runs_of_other_tasks_and_methods_merge_into_results_json(tmp_path):
+    out = tmp_path / "o"
+    assert cli("--task", "ct", "--methods", "pinv,mc", out=out) == 0
+    first = strict_json(out / "results.json")
+    assert cli("--task", "inpainting", "--methods", "pinv", out=out) == 0
+    both = strict_json(out / "results.json")
+    assert both["ct"] == first["ct"]  # ct kept, unchanged
+    assert set(both["inpainting"]) == {"pinv"}
+    assert cli("--task", "ct", "--methods", "pinv", out=out) == 0  # same run: pinv redone
+    again = strict_json(out / "results.json")
+    assert set(again["ct"]) == {"pinv", "mc"} and again["ct"]["mc"] == first["ct"]["mc"]
+    assert (out / "checkpoints" / "ct" / "mc" / CHECKPOINT).exists()
+    assert "inpainting" in again and "| MC |" in (out / "results.md").read_text()
+
+
+def test_a_run_with_other_settings_is_refused_and_nothing_is_deleted(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert cli("--task", "cs", "--methods", "pinv,mc", out=out) == 0
+    before = snapshot(out)
+    assert cli("--task", "cs", "--methods", "pinv", "--seed", "1", out=out) == 2
+    err = capsys.readouterr().err
+    assert "seed=0 there, 1 here" in err and "--overwrite" in err
+    assert snapshot(out) == before  # checkpoints, recon and results untouched
+    with pytest.raises(OutputConflict, match="overrides"):
+        run(
+            RunConfig(
+                ("cs",), ("pinv",), "smoke", out=out, overrides=(("alpha", "3"),), verbose=False
+            )
+        )
+    with pytest.raises(OutputConflict, match="--resume"):
+        run(RunConfig(("cs",), ("pinv",), "smoke", out=out, seed=2, resume=True, verbose=False))
+    assert snapshot(out) == before
+
+
+def test_overwrite_deletes_only_the_earlier_runs_outputs(tmp_path):
+    out = tmp_path / "o"
+    assert cli("--task", "cs", "--methods", "pinv,mc", out=out) == 0
+    (out / "notes.txt").write_text("mine")
+    assert cli("--task", "cs", "--methods", "pinv", "--seed", "1", "--overwrite", out=out) == 0
+    res = strict_json(out / "results.json")
+    assert res["seed"] == 1 and set(res["cs"]) == {"pinv"}
+    assert not (out / "checkpoints").exists() and not (out / "recon" / "cs_mc.pt").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+    assert strict_json(out / "run.json")["seed"] == 1
+
+
+def test_results_json_of_an_older_version_identifies_its_run(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"profile": "quick", "seed": 0}))
+    with pytest.raises(OutputConflict, match="profile='quick' there, 'smoke' here"):
+        run(RunConfig(("cs",), ("pinv",), "smoke", out=out, verbose=False))
+
+
+def test_a_second_writer_of_the_same_folder_is_refused(tmp_path):
+    with output_lock(tmp_path), pytest.raises(OutputConflict, match="another run"):
+        run(RunConfig(("cs",), ("pinv",), "smoke", out=tmp_path, verbose=False))
+
+
+def test_the_default_out_is_one_folder_per_profile_and_seed():
+    cfg = config_from_args(["--task", "cs", "--profile", "smoke", "--seed", "3"])
+    assert cfg.out == Path("results/iccv/smoke-seed3")
+    with pytest.raises(SystemExit):
+        config_from_args(["--resume", "--overwrite"])
+    with pytest.raises(SystemExit):
+        config_from_args(["--seed", "-1"])
+
+
+# --------------------------------------------------------------------------- code execution
+
+
+class _Exec:
+    """Unpickles as ``exec(code)``: what a crafted checkpoint would run."""
+
+    def __init__(self, code: str):
+        self.code = code
+
+    def __reduce__(self):
+        return (exec, (self.code,))
+
+
+def crafted_checkpoint(path: Path, marker: Path) -> None:
+    payload = _Exec(f"open({str(marker)!r}, 'w').write('code ran')")
+    torch.save({"epoch": 0, "state_dict": {}, "payload": payload}, path)
+
+
+def test_a_crafted_checkpoint_is_refused_and_runs_no_code(tmp_path):
+    marker = tmp_path / "pwned"
+    crafted_checkpoint(tmp_path / "evil.pth", marker)
+    torch.load(tmp_path / "evil.pth", weights_only=False)  # the danger is real ...
+    assert marker.read_text() == "code ran"
+    marker.unlink()
+    with pytest.raises(ValueError, match=r"evil\.pth: refused to load"):
+        load_checkpoint(tmp_path / "evil.pth")
+    assert not marker.exists()  # ... and gone
+
+    out = tmp_path / "o"  # through --resume
+    assert cli("--task", "cs", "--methods", "pinv", out=out) == 0
+    ckpt = out / "checkpoints" / "cs" / "mc" / CHECKPOINT
+    ckpt.parent.mkdir(parents=True)
+    crafted_checkpoint(ckpt, marker)
+    with pytest.raises(ValueError, match=f"{CHECKPOINT}: refused to load"):
+        cli("--task", "cs", "--methods", "mc", "--resume", out=out)
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- silent wrong data
+
+
+def test_a_ct_slice_with_one_nan_pixel_is_refused_naming_the_file(tmp_path):
+    folder = tmp_path / "tiff_images"
+    folder.mkdir()
+    for i in range(3):
+        image = np.random.default_rng(i).uniform(-1000, 1000, (8, 8)).astype(np.float32)
+        if i == 1:
+            image[2, 5] = np.nan
+        Image.fromarray(image).save(folder / f"ID_{i:04d}.tif")
+    with pytest.raises(ValueError, match=r"ID_0001\.tif: 1 of 64 pixel values are not finite"):
+        load_ct100(tmp_path, size=8, n_train=2, n_test=1)
+    data = np.random.default_rng(0).uniform(0, 1, (4, 8, 8))
+    data[2, 0, 0] = np.inf
+    scipy.io.savemat(tmp_path / "CT100.mat", {"DATA": data})
+    with pytest.raises(ValueError, match=r"CT100\.mat: 'DATA' image 2: 1 of 64 .*1 infinite"):
+        load_ct100(tmp_path / "CT100.mat", size=8, n_train=2, n_test=1)
+
+
+def test_a_libsvm_file_cut_mid_line_is_refused(tmp_path):
+    rows = np.random.default_rng(0).uniform(-1, 1, (3, 256))
+    text = "".join(
+        "1 " + " ".join(f"{j + 1}:{v:.4f}" for j, v in enumerate(r)) + "\n" for r in rows
+    )
+    (tmp_path / "usps").write_text(text)
+    (tmp_path / "usps.t").write_text(text[: len(text) - 900])  # cut inside the last record
+    with pytest.raises(ValueError, match=r"usps\.t, line 3: the last record .* cut short"):
+        load_usps(tmp_path)
+    assert read_libsvm(tmp_path / "usps", 256)[0].shape == (3, 256)
+    import bz2
+
+    (tmp_path / "usps.t.bz2").write_bytes(bz2.compress(text.encode())[:-20])
+    with pytest.raises(ValueError, match=r"usps\.t\.bz2: expected a LIBSVM .*could not read"):
+        read_libsvm(tmp_path / "usps.t.bz2", 256)
+
+
+def test_a_mat_stack_says_which_axis_order_it_assumed(tmp_path):
+    data = np.random.default_rng(0).uniform(0, 1, (20, 20, 30))
+    path = tmp_path / "CT100.mat"
+    scipy.io.savemat(path, {"DATA": data})
+    with pytest.warns(UserWarning, match=r"30 images of 20x20 \(axis_order='HWN'\)"):
+        split = load_ct100(path, size=20, n_train=20, n_test=10)
+    assert "DATA read as HWN (30 images of 20x20)" in split.source
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chosen = load_ct100(path, size=20, n_train=20, n_test=10, axis_order="HWN")
+        stack = read_mat_stack(path, axis_order="NHW")
+    assert torch.equal(chosen.train, split.train) and stack.shape == (20, 20, 30)
+    scipy.io.savemat(path, {"DATA": np.zeros((8, 8, 8))})
+    with pytest.raises(ValueError, match=r"CT100\.mat.*cannot tell the axis order.*axis_order="):
+        load_ct100(path, size=8, n_train=4, n_test=2)
+    with pytest.raises(ValueError, match="axis_order: expected one of"):
+        load_ct100(path, axis_order="WHN")
+
+
+# --------------------------------------------------------------------------- bad settings
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("epochs=-1", "setting epochs=-1 .*integer >= 1"),
+        ("alpha=inf", "setting alpha=inf .*finite number >= 0"),
+        ("eval_interval=0", "setting eval_interval=0 .*integer >= 1"),
+        ("lr=nan", "setting lr=nan .*finite number > 0"),
+        ("milestones=5,2", "milestones=\\(5, 2\\).*increasing"),
+    ],
+)
+def test_bad_settings_are_refused_before_any_work(setting, message, tmp_path, capsys):
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as exc:
+        cli("--task", "cs", "--methods", "pinv,mc", "--set", setting, out=out)
+    assert exc.value.code == 2
+    import re
+
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()  # nothing ran, nothing written
+    name, value = setting.split("=")
+    with pytest.raises(ValueError, match=f"setting {name}="):
+        run(RunConfig(("cs",), ("pinv",), "smoke", out=out, overrides=((name, value),)))
+    assert not out.exists()
+
+
+def test_non_finite_metrics_are_null_in_strict_json_with_a_flag(tmp_path, monkeypatch):
+    real = run_module.evaluate
+
+    def diverged(reconstruct, x, y, batch=8):
+        return real(reconstruct, x, y, batch) | {"psnr": math.nan, "ssim": math.inf}
+
+    monkeypatch.setattr(run_module, "evaluate", diverged)
+    res = run(RunConfig(("cs",), ("pinv",), "smoke", out=tmp_path, verbose=False))
+    assert math.isnan(res["cs"]["pinv"]["psnr"])
+    entry = strict_json(tmp_path / "results.json")["cs"]["pinv"]
+    assert entry["psnr"] is None and entry["ssim"] is None
+    assert entry["non_finite"] == ["psnr", "ssim"]
+    assert "| nan ± " in (tmp_path / "results.md").read_text()
+    # a later run of the same settings reads the nulls back and keeps the file strict
+    monkeypatch.setattr(run_module, "evaluate", real)
+    run(RunConfig(("inpainting",), ("pinv",), "smoke", out=tmp_path, verbose=False))
+    assert strict_json(tmp_path / "results.json")["cs"]["pinv"]["psnr"] is None
+
+
+# --------------------------------------------------------------------------- unclear errors
+
+
+def test_a_truncated_or_corrupt_checkpoint_names_the_file(tmp_path):
+    good = tmp_path / "ck.pth"
+    atomic_save_torch(good, {"epoch": 1, "state_dict": {"w": torch.ones(100)}})
+    data = good.read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cut\.pth \(\d+ bytes\) is corrupt or truncated"):
+        load_checkpoint(tmp_path / "cut.pth")
+    (tmp_path / "noise.pth").write_bytes(b"\x80\x02garbage" * 10)
+    with pytest.raises(ValueError, match=r"noise\.pth.*corrupt or truncated"):
+        safe_load_torch(tmp_path / "noise.pth")
+    atomic_save_torch(tmp_path / "other.pth", {"weights": torch.ones(2)})
+    with pytest.raises(ValueError, match=r"other\.pth: expected a training checkpoint"):
+        load_checkpoint(tmp_path / "other.pth")
+    assert load_checkpoint(good)["epoch"] == 1
+
+
+def test_a_truncated_results_json_names_the_file(tmp_path):
+    assert cli("--task", "cs", "--methods", "pinv", out=tmp_path) == 0
+    text = (tmp_path / "results.json").read_text()
+    (tmp_path / "run.json").unlink()
+    (tmp_path / "results.json").write_text(text[: len(text) // 2])
+    with pytest.raises(ValueError, match=r"results\.json: this results file is not valid JSON"):
+        cli("--task", "cs", "--methods", "pinv", out=tmp_path)
+
+
+def test_a_truncated_v73_mat_names_the_file(tmp_path):
+    path = tmp_path / "CT100_128x128.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f["DATA"] = np.random.default_rng(0).uniform(0, 1, (64, 64, 6))
+    path.write_bytes(path.read_bytes()[:3000])
+    with pytest.raises(ValueError, match=r"CT100_128x128\.mat: expected a MATLAB v7\.3"):
+        load_ct100(path, size=8, n_train=4, n_test=2)
+
+
+def test_a_usps_hdf5_with_datasets_instead_of_groups_is_explained(tmp_path):
+    with h5py.File(tmp_path / "usps.h5", "w") as f:
+        f["train"] = np.zeros((4, 256))
+        f["test"] = np.zeros((2, 256))
+    with pytest.raises(
+        ValueError,
+        match=r"usps\.h5: expected groups train and test .*"
+        r"found test \(dataset\), train \(dataset\)",
+    ):
+        load_usps(tmp_path / "usps.h5")
+
+
+@pytest.mark.parametrize("method", ["dense", "iterative"])
+def test_identifiability_of_a_nan_physics_is_a_clear_error(method):
+    physics = dinv.physics.CompressedSensing(
+        m=20, img_size=(1, 8, 8), rng=torch.Generator().manual_seed(0)
+    )
+    physics._A.data[3, 7] = float("nan")
+    with pytest.raises(ValueError, match="physics.A returned 1 NaN or infinite values"):
+        identifiability(physics, Shift(), (1, 8, 8), method=method, k=3)
+
+
+def test_dense_identifiability_estimates_its_memory_first():
+    physics = dinv.physics.Inpainting((1, 128, 128), mask=0.5, rng=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"needs about 16\.0 GiB.*method='iterative'"):
+        identifiability(physics, Shift(), (1, 128, 128), method="dense")
+    small = dinv.physics.Inpainting((1, 8, 8), mask=0.5, rng=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="max_dense_bytes"):
+        identifiability(small, Shift(), (1, 8, 8), method="dense", max_dense_bytes=10_000)
+    assert identifiability(small, Shift(), (1, 8, 8), method="dense").identifiable
+
+
+# --------------------------------------------------------------------------- leftovers
+
+
+def test_temporary_files_of_a_killed_write_are_cleaned_at_start(tmp_path):
+    out = tmp_path / "o"
+    target = out / "checkpoints" / "cs" / "mc" / CHECKPOINT
+    script = tmp_path / "die.py"
+    script.write_text(
+        "import os, signal, sys, torch\n"
+        "from deepinv_ei.utils import atomic_save_torch\n"
+        "class Die:\n"
+        "    def __reduce__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"atomic_save_torch({str(target)!r}, {{'w': torch.ones(1000), 'x': Die()}})\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+    )
+    assert proc.returncode == -signal.SIGKILL
+    orphans = list(target.parent.glob(f".{CHECKPOINT}.*.tmp"))
+    assert len(orphans) == 1 and not target.exists()
+    decoys = [out / "notes.tmp", out / ".notes.tmp", out / ".a.ABCDEFGH.tmp"]
+    for p in decoys:
+        p.write_text("not ours")
+    run(RunConfig(("cs",), ("pinv",), "smoke", out=out, verbose=False))
+    assert not orphans[0].exists()
+    assert all(p.read_text() == "not ours" for p in decoys)
