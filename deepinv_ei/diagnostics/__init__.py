@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from deepinv_ei.diagnostics.equivariance import equivariance_error
 from deepinv_ei.diagnostics.identifiability import (
+    DENSE_MAX_BYTES,
     METHODS,
     IdentifiabilityReport,
+    dense_memory_bytes,
     identifiability,
 )
 
-__all__ = ["identifiability", "IdentifiabilityReport", "equivariance_error", "METHODS"]
+__all__ = [
+    "identifiability",
+    "IdentifiabilityReport",
+    "equivariance_error",
+    "METHODS",
+    "DENSE_MAX_BYTES",
+    "dense_memory_bytes",
+]
