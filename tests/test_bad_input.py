@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from deepinv_ei.data import load_ct100, load_usps, read_libsvm, read_mat_stack
@@ -361,3 +363,66 @@ def test_temporary_files_of_a_killed_write_are_cleaned_at_start(tmp_path):
     run(RunConfig(("cs",), ("pinv",), "smoke", out=out, verbose=False))
     assert not orphans[0].exists()
     assert all(p.read_text() == "not ours" for p in decoys)
+
+
+# --------------------------------------------------------------------------- properties
+
+_ROWS = np.random.default_rng(5).uniform(-1, 1, (4, 256))
+_TEXT = "".join("7 " + " ".join(f"{j + 1}:{v:.3f}" for j, v in enumerate(r)) + "\n" for r in _ROWS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(min_value=1, max_value=len(_TEXT)))
+def test_any_cut_of_a_libsvm_file_is_refused_or_whole_records(cut, tmp_path_factory):
+    """No cut of a file yields a half-filled image: either an error naming the file, or
+    exactly the complete records before the cut."""
+    path = tmp_path_factory.mktemp("cut") / "usps.t"
+    text = _TEXT[:cut]
+    path.write_text(text)
+    try:
+        features, _ = read_libsvm(path, 256)
+    except ValueError as err:
+        assert str(path) in str(err)
+        assert not text.endswith("\n")
+        return
+    assert text.endswith("\n")
+    n = text.count("\n")
+    assert features.shape == (n, 256)
+    assert np.allclose(features, np.round(_ROWS[:n], 3))
+
+
+_NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5), st.none())
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    entry=st.dictionaries(st.sampled_from(["psnr", "ssim", "train_seconds"]), _NUMBERS, min_size=1),
+    curve=st.lists(st.lists(_NUMBERS, min_size=3, max_size=3), max_size=4),
+)
+def test_results_are_strict_json_and_nulls_read_back_as_nan(entry, curve):
+    from deepinv_ei.experiments.reproduce.outputs import (
+        flag_non_finite,
+        restore_non_finite,
+    )
+    from deepinv_ei.experiments.reproduce.outputs import (
+        strict_json as to_strict,
+    )
+
+    entry = dict(entry, curve=curve)
+    flagged = flag_non_finite(entry)
+    text = json.dumps(to_strict({"cs": {"ei": entry}}), allow_nan=False)  # never raises
+    back = json.loads(text)
+    restore_non_finite(back)
+    for path in flagged:
+        assert path in back["cs"]["ei"]["non_finite"]
+    for key, value in entry.items():
+        if key in ("curve", "non_finite"):
+            continue
+        got = back["cs"]["ei"][key]
+        if isinstance(value, float) and not math.isfinite(value):
+            assert math.isnan(got)
+        else:
+            assert got == value
+    for row, row_back in zip(curve, back["cs"]["ei"]["curve"], strict=True):
+        for v, w in zip(row, row_back, strict=True):
+            assert math.isnan(w) if isinstance(v, float) and not math.isfinite(v) else w == v

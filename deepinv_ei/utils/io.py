@@ -121,6 +121,8 @@ def safe_load_torch(path: str | os.PathLike, map_location: Any = None) -> Any:
     except pickle.UnpicklingError as err:
         if "Unsupported global" in str(err):
             found = str(err).split("WeightsUnpickler error:")[-1].split(" was not")[0].strip()
+            if "numpy" in found:
+                found += "; checkpoints of earlier versions stored NumPy arrays this way"
             raise ValueError(
                 f"{path}: refused to load: it holds objects other than tensors, numbers, strings "
                 f"and plain containers ({found}); loading them could run code. Only load files "

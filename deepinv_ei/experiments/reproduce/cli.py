@@ -102,6 +102,8 @@ def config_from_args(argv: list[str] | None = None) -> RunConfig:
     tasks = TASKS if args.task == "all" else (args.task,)
     if args.seed < 0:
         ap.error(f"--seed must be an integer >= 0, got {args.seed}")
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        ap.error(f"--out {args.out!r} is a file; expected a folder (new or of an earlier run)")
     if args.resume and args.overwrite:
         ap.error("--resume continues the run in --out, --overwrite replaces it: pick one")
     try:  # bad overrides are a usage error, before any data is loaded
