@@ -358,6 +358,7 @@ def test_temporary_files_of_a_killed_write_are_cleaned_at_start(tmp_path):
     orphans = list(target.parent.glob(f".{CHECKPOINT}.*.tmp"))
     assert len(orphans) == 1 and not target.exists()
     decoys = [out / "notes.tmp", out / ".notes.tmp", out / ".a.ABCDEFGH.tmp"]
+    decoys.append(out / ".notes.txt.abcd1234.tmp")  # the pattern, but not a name we write
     for p in decoys:
         p.write_text("not ours")
     run(RunConfig(("cs",), ("pinv",), "smoke", out=out, verbose=False))

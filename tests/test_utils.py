@@ -68,3 +68,13 @@ def test_clean_orphan_temp_files_removes_only_interrupted_atomic_writes(tmp_path
     assert clean_orphan_temp_files(tmp_path) == [orphan]
     assert all(p.exists() for p in keep) and not orphan.exists()
     assert clean_orphan_temp_files(tmp_path / "missing") == []
+
+
+def test_clean_orphan_temp_files_can_be_limited_to_target_names(tmp_path):
+    from deepinv_ei.utils import clean_orphan_temp_files
+
+    ours, theirs = tmp_path / ".ckp_last.pth.tar.abcd1234.tmp", tmp_path / ".notes.abcd1234.tmp"
+    for p in (ours, theirs):
+        p.write_text("x")
+    assert clean_orphan_temp_files(tmp_path, ("*.pth.tar", "results.json")) == [ours]
+    assert theirs.exists()

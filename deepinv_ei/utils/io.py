@@ -9,6 +9,7 @@ removes those, and only those (they match :data:`TEMP_NAME`).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import os
@@ -139,11 +140,15 @@ def safe_load_torch(path: str | os.PathLike, map_location: Any = None) -> Any:
         ) from err
 
 
-def clean_orphan_temp_files(folder: str | os.PathLike) -> list[Path]:
+def clean_orphan_temp_files(
+    folder: str | os.PathLike, targets: tuple[str, ...] | None = None
+) -> list[Path]:
     """Delete the temporary files that interrupted atomic writes left under ``folder``.
 
-    Only files whose name matches :data:`TEMP_NAME` are touched. Call it when no other process
-    writes under ``folder`` (the reproduction holds a lock on its output folder first).
+    Only files whose name matches :data:`TEMP_NAME` are touched, and with ``targets`` (glob
+    patterns such as ``"*.pth.tar"``) only those of a target name matching one of them. Call it
+    when no other process writes under ``folder`` (the reproduction holds a lock on its output
+    folder first).
 
     :return: the deleted paths.
     """
@@ -152,7 +157,10 @@ def clean_orphan_temp_files(folder: str | os.PathLike) -> list[Path]:
         return []
     removed = []
     for p in sorted(folder.rglob(".*.tmp")):
-        if p.is_file() and not p.is_symlink() and TEMP_NAME.match(p.name):
+        match = TEMP_NAME.match(p.name)
+        if not match or not p.is_file() or p.is_symlink():
+            continue
+        if targets is None or any(fnmatch.fnmatchcase(match["target"], t) for t in targets):
             p.unlink(missing_ok=True)
             removed.append(p)
     return removed

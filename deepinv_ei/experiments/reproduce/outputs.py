@@ -37,6 +37,8 @@ LOCK_FILE = ".lock"
 OUTPUT_FILES = (RESULTS, RUN_FILE, "results.md")
 OUTPUT_GLOBS = ("fig1_*.png", "curves_*.png")
 OUTPUT_DIRS = ("recon", "checkpoints")
+#: Names written inside OUTPUT_DIRS (reconstructions, checkpoints, final models).
+WRITTEN_GLOBS = ("*.pt", "*.pth", "*.pth.tar")
 _IDENTITY_KEYS = ("profile", "seed", "data_dir", "overrides")
 
 
@@ -155,7 +157,7 @@ def claim_output(
         removed = remove_outputs(out)
         names = ", ".join(p.name for p in removed)
         say(f"--overwrite: deleted the earlier run's outputs in {out}: {names}")
-    orphans = clean_orphan_temp_files(out)
+    orphans = clean_orphan_temp_files(out, OUTPUT_FILES + OUTPUT_GLOBS + WRITTEN_GLOBS)
     if orphans:
         say(f"deleted {len(orphans)} temporary file(s) of interrupted writes in {out}")
     previous = {}

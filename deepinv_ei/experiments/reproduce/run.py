@@ -25,9 +25,12 @@ from .methods import make_losses, noise_model
 from .metrics import psnr, psnr_seed_convention, ssim, summarise
 from .outputs import (
     RESULTS,
+    check_output,
     claim_output,
     flag_non_finite,
     output_lock,
+    read_json,
+    restore_non_finite,
     run_identity,
     write_results,
 )
@@ -251,12 +254,12 @@ def _run(
 ) -> dict:
     say = print if (cfg.verbose and info.is_main) else (lambda *a, **k: None)
     identity = run_identity(cfg.profile, cfg.seed, cfg.data_dir, dict(cfg.overrides))
+    check_output(cfg.out, identity, cfg.resume, cfg.overwrite)  # every process: same verdict
+    barrier(info)
     if info.is_main:
         results = claim_output(cfg.out, identity, cfg.resume, cfg.overwrite, say)
     barrier(info)
     if not info.is_main:  # read what the main process kept
-        from .outputs import read_json, restore_non_finite
-
         results = read_json(cfg.out / RESULTS) if (cfg.out / RESULTS).exists() else {}
         restore_non_finite(results)
     results |= _meta(cfg, info, device)
