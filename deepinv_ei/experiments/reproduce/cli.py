@@ -122,7 +122,8 @@ def config_from_args(argv: list[str] | None = None) -> RunConfig:
         out=Path(args.out)
         if args.out
         else Path("results/iccv") / f"{args.profile}-seed{args.seed}",
-        data_dir=args.data_dir,
+        # absolute: one folder written two ways is one run (its identity in run.json)
+        data_dir=None if args.data_dir is None else str(Path(args.data_dir).expanduser().resolve()),
         device=args.device,
         seed=args.seed,
         resume=args.resume,
