@@ -285,13 +285,26 @@ class GroupTransform(Transform):
         elems = self._per_output(p, n, k, len(x) // n)
         return self._act(x, elems, inverse=True)
 
-    def adjoint(self, x: torch.Tensor, **params: Any) -> torch.Tensor:
-        r"""Apply the transposes :math:`T_{g}^\top` (the inverses for orthogonal groups), batchwise."""
+    def adjoint(self, x: torch.Tensor, batchwise: bool = True, **params: Any) -> torch.Tensor:
+        r"""Apply the transposes :math:`T_{g}^\top` (the inverses for orthogonal groups).
+
+        ``batchwise`` as in :meth:`inverse`. The transpose of ``x -> transform(x, **p)``
+        (``B`` images to ``N * B``) is ``adjoint(w, batchwise=False, **p)`` summed over the
+        ``N`` copies.
+        """
         self._check_x_5D(x)
         p, n, k = self._normalise(x, params)
-        elems = self._per_output(p, n, k, len(x))
-        xx = x if n == 1 else x.repeat(n, *([1] * (x.ndim - 1)))
-        return self._adjoint_act(xx, elems)
+        if batchwise:
+            elems = self._per_output(p, n, k, len(x))
+            x = x if n == 1 else x.repeat(n, *([1] * (x.ndim - 1)))
+        else:
+            if len(x) % n != 0:
+                raise ValueError(
+                    f"batchwise=False needs len(x) divisible by the number of copies {n}, "
+                    f"got len(x)={len(x)}"
+                )
+            elems = self._per_output(p, n, k, len(x) // n)
+        return self._adjoint_act(x, elems)
 
     def group_elements(self, shape: tuple[int, ...]) -> Params | None:
         r"""Every element the sampler can draw, as parameters of length ``G``; ``None`` if infinite.

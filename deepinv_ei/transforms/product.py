@@ -24,7 +24,9 @@ class Product(GroupTransform):
     by the factor's index (``"0_x_shift"``, ``"1_x_shift"``).
 
     :param factors: two or more :class:`GroupTransform` instances (products are flattened).
-    :param int n_trans: copies per image; ``None`` for the product of the factors' ``n_trans``.
+    :param int n_trans: copies per image; ``None`` for the product of the factors' ``n_trans``
+        (the factors draw their own copies, combined as deepinv combines them); an explicit value
+        draws ``n_trans`` i.i.d. product elements per image.
     :param torch.Generator rng: random generator of :meth:`get_params` when drawing from
         :meth:`group_elements`-free factors is delegated; defaults to the first factor's.
     :param bool flatten_video_input: accept 5-D video input; defaults to the first factor's.
@@ -48,16 +50,13 @@ class Product(GroupTransform):
             flat.extend(f.factors if isinstance(f, Product) else [f])
         if len(flat) < 2:
             raise ValueError(f"a product needs at least two factors, got {len(flat)}")
-        counts = [f.n_trans for f in flat]
         total = 1
-        for c in counts:
-            total *= c
-        if n_trans is not None and n_trans != total:
-            raise ValueError(
-                f"Product n_trans is the product of the factors' n_trans ({total}), got {n_trans}"
-            )
+        for f in flat:
+            total *= f.n_trans
+        # With an explicit n_trans, every copy draws i.i.d. product elements per sample.
+        self_drawn = n_trans is not None
         super().__init__(
-            n_trans=total,
+            n_trans=total if n_trans is None else n_trans,
             rng=rng if rng is not None else flat[0].rng,
             flatten_video_input=(
                 flat[0].flatten_video_input if flatten_video_input is None else flatten_video_input
@@ -65,6 +64,7 @@ class Product(GroupTransform):
             per_sample=any(f.per_sample for f in flat),
         )
         self.factors = torch.nn.ModuleList(flat)
+        self._self_drawn = self_drawn
         names = [name for f in flat for name in f.param_spec]
         self._prefixed = len(set(names)) != len(names)
         self.param_spec = {
@@ -91,6 +91,8 @@ class Product(GroupTransform):
     def _get_params(self, x: torch.Tensor) -> Params:
         # Each factor draws its own copies; copy i2 * n1 + i1 pairs element i1 with i2 (deepinv's
         # order for T1 * T2), per-sample dimensions broadcast to the batch.
+        if self._self_drawn:
+            return super()._get_params(x)
         drawn = []
         for f in self.factors:
             p, n, k = f._normalise(x, f._get_params(x))
