@@ -192,6 +192,9 @@ class GroupTransform(Transform):
             p = given[key]
             if p.ndim == len(trailing):  # one element given without the copy dimension
                 p = p.unsqueeze(0)
+            while p.ndim > 2 + len(trailing) and p.shape[0] == 1:
+                # deepinv's TransformParam wraps lists once more (symmetrize, collate_batch=False)
+                p = p[0]
             if p.ndim == 1 + len(trailing):
                 p = p.unsqueeze(1)
             if p.ndim != 2 + len(trailing) or tuple(p.shape[2:]) != tuple(trailing):
