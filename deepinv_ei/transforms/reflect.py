@@ -3,7 +3,7 @@ r"""Exact flips and the dihedral group :math:`D_4` of the square."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -19,21 +19,28 @@ from deepinv_ei.transforms.base import (
 )
 
 
-def _flip_where(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
-    """Flip ``x[i]`` along ``dim`` where ``mask[i]`` is true."""
-    mask = mask.to(torch.bool).view(-1, *([1] * (x.ndim - 1)))
-    return torch.where(mask, torch.flip(x, dims=(dim,)), x)
+def by_code(
+    x: torch.Tensor, codes: torch.Tensor, fn: Callable[[torch.Tensor, int], torch.Tensor]
+) -> torch.Tensor:
+    """``out[i] = fn(x[codes == c], c)[...]``: apply ``fn`` once per distinct integer code.
+
+    Per-sample elements of a finite group take few distinct values, so each value's images are
+    moved in one batched call (a single call, without copies, when all codes agree).
+    """
+    values = torch.unique(codes).tolist()
+    if len(values) == 1:
+        out = fn(x, values[0])
+        return out.clone() if out is x else out  # never hand the input back
+    out = torch.empty_like(x)
+    for c in values:
+        idx = (codes == c).nonzero().squeeze(1)
+        out.index_copy_(0, idx, fn(x.index_select(0, idx), c).contiguous())
+    return out
 
 
 def _rot90_where(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Rotate ``x[i]`` by ``k[i]`` quarter turns (:func:`torch.rot90` on dims ``(-2, -1)``)."""
-    k = k % 4
-    out = x.clone()
-    for q in (1, 2, 3):
-        sel = k == q
-        if bool(sel.any()):
-            out[sel] = torch.rot90(x[sel], q, dims=(-2, -1))
-    return out
+    return by_code(x, k % 4, lambda v, q: torch.rot90(v, q, dims=(-2, -1)) if q else v)
 
 
 def _check_square(shape: tuple[int, ...], what: str) -> None:
@@ -147,8 +154,16 @@ class Reflect(GroupTransform):
         for axis in axes:
             if not -x.ndim < axis < x.ndim or axis in (0, -x.ndim):
                 raise ValueError(f"Reflect axis {axis} is not an image axis of a {x.ndim}D tensor")
-            x = _flip_where(x, (dims == axis).any(dim=-1), axis)
-        return x
+        # One bit per axis: images with the same set of flipped axes move together.
+        codes = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        for bit, axis in enumerate(axes):
+            codes |= (dims == axis).any(dim=-1).long() << bit
+
+        def flip(v: torch.Tensor, code: int) -> torch.Tensor:
+            chosen = [axis for bit, axis in enumerate(axes) if code >> bit & 1]
+            return torch.flip(v, dims=chosen) if chosen else v
+
+        return by_code(x, codes, flip)
 
 
 class Dihedral(GroupTransform):
@@ -232,12 +247,17 @@ class Dihedral(GroupTransform):
     def _act(self, x: torch.Tensor, elems: Params, inverse: bool) -> torch.Tensor:
         imgs, shape = as_images(x)
         _check_square(shape, "Dihedral (D4)")
-        k, f = elems["k"], elems["flip"]
-        if inverse:
-            out = _flip_where(_rot90_where(imgs, -k), f, -1)
-        else:
-            out = _rot90_where(_flip_where(imgs, f, -1), k)
-        return out.reshape(shape)
+        k, f = elems["k"] % 4, elems["flip"]
+
+        def act(v: torch.Tensor, code: int) -> torch.Tensor:
+            q, flip = code // 2, code % 2
+            if inverse:
+                v = torch.rot90(v, -q, dims=(-2, -1)) if q else v
+                return torch.flip(v, dims=(-1,)) if flip else v
+            v = torch.flip(v, dims=(-1,)) if flip else v
+            return torch.rot90(v, q, dims=(-2, -1)) if q else v
+
+        return by_code(imgs, 2 * k + f, act).reshape(shape)
 
 
 def _plain_long(p: Any) -> torch.Tensor:

@@ -325,25 +325,36 @@ class Rotate(GroupTransform):
         if H != W:
             grid = grid | (k % 2 == 1)
         sign = -1.0 if inverse else 1.0
+        mode = "nearest" if fourier else self.interpolation
+        if bool(grid.all()):
+            return grid_rotate(x, sign * theta, mode)
+        if not bool(grid.any()):
+            return self._exact_then_fourier(x, k, phi, inverse)
         out = torch.empty_like(x)
-        if bool(grid.any()):
-            mode = "nearest" if fourier else self.interpolation
-            out[grid] = grid_rotate(x[grid], sign * theta[grid], mode)
-        keep = ~grid
-        if bool(keep.any()):
-            xs, ks, ps = x[keep], k[keep], phi[keep]
-            turning = ps != 0
-            if not inverse:
-                ys = _rot90_where(xs, ks)
-                if bool(turning.any()):
-                    ys[turning] = fourier_rotate(ys[turning], ps[turning])
-            else:
-                ys = xs.clone()
-                if bool(turning.any()):
-                    ys[turning] = fourier_rotate(xs[turning], -ps[turning])
-                ys = _rot90_where(ys, -ks)
-            out[keep] = ys
+        on_grid, kept = grid.nonzero().squeeze(1), (~grid).nonzero().squeeze(1)
+        out.index_copy_(0, on_grid, grid_rotate(x[on_grid], sign * theta[on_grid], mode))
+        exact = self._exact_then_fourier(x[kept], k[kept], phi[kept], inverse)
+        out.index_copy_(0, kept, exact)
         return out
+
+    @staticmethod
+    def _exact_then_fourier(
+        x: torch.Tensor, k: torch.Tensor, phi: torch.Tensor, inverse: bool
+    ) -> torch.Tensor:
+        """:math:`S_\varphi R^k` (or its exact inverse :math:`R^{-k} S_{-\varphi}`), per image."""
+
+        def shear(v: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+            turning = angle != 0
+            if bool(turning.all()):
+                return fourier_rotate(v, angle)
+            if bool(turning.any()):
+                idx = turning.nonzero().squeeze(1)
+                v = v.index_copy(0, idx, fourier_rotate(v[idx], angle[idx]))
+            return v
+
+        if not inverse:
+            return shear(_rot90_where(x, k), phi)
+        return _rot90_where(shear(x, -phi), -k)
 
     # --------------------------------------------------- constant_shape=False
     def _transform(self, x: torch.Tensor, **params: Any) -> torch.Tensor:
