@@ -255,7 +255,7 @@ def test_continuous_rotation_measured_norm_loss_bounds():
     xs = x.repeat(len(theta), 1, 1, 1)
     loss = {}
     for mode in ("fourier", "bilinear"):
-        y = Rotate(interpolation_mode=mode).transform(xs, theta=theta[:, None])
+        y = Rotate(interpolation_mode=mode).transform(xs, theta=theta[None])
         loss[mode] = (1 - y.flatten(1).norm(dim=1) / x.norm()).abs().max().item()
     assert loss["fourier"] < 1e-5
     assert loss["bilinear"] > 0.02  # white noise is what bilinear smoothing hurts most
