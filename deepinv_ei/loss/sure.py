@@ -143,11 +143,14 @@ def _as_level(value: Any, like: torch.Tensor | None, what: str) -> torch.Tensor:
     if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
         raise TypeError(f"{what} must be a float or a tensor, got {type(value).__name__}")
     if like is None:  # construction time: the batch size is not known yet
-        level = torch.as_tensor(value)
+        shown = value if not isinstance(value, torch.Tensor) else value.tolist()
+        level = torch.as_tensor(
+            value, dtype=None if isinstance(value, torch.Tensor) else torch.float64
+        )
         if level.is_complex() or not bool(torch.isfinite(level).all()):
-            raise ValueError(f"{what} must be finite real, got {level.tolist()}")
+            raise ValueError(f"{what} must be finite (a real number >= 0), got {shown!r}")
         if torch.any(level < 0):
-            raise ValueError(f"{what} must be non-negative, got {level.tolist()}")
+            raise ValueError(f"{what} must be non-negative, got {shown!r}")
         return level
     level = torch.as_tensor(value, dtype=like.dtype, device=like.device)
     if level.numel() not in (1, like.shape[0]):
