@@ -167,3 +167,49 @@ def test_non_square_quarter_turns_follow_deepinv():
     # deepinv's constant_shape=False: quarter turns swap H and W exactly.
     grow = Rotate(multiples=90, constant_shape=False)
     assert torch.equal(grow(x, theta=[90.0]), torch.rot90(x, 1, (-2, -1)))
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (lambda g: Shift(n_trans=3, per_sample=False, rng=g), dinv.transform.Shift),
+        (
+            lambda g: Shift(shift_max=0.3, n_trans=2, per_sample=False, rng=g),
+            lambda rng, n_trans=2: dinv.transform.Shift(shift_max=0.3, n_trans=n_trans, rng=rng),
+        ),
+        (
+            lambda g: Rotate(multiples=90, n_trans=3, per_sample=False, rng=g),
+            lambda rng, n_trans=3: dinv.transform.Rotate(multiples=90, n_trans=n_trans, rng=rng),
+        ),
+        (
+            lambda g: Rotate(
+                limits=30,
+                positive=True,
+                interpolation_mode="nearest",
+                n_trans=2,
+                per_sample=False,
+                rng=g,
+            ),
+            lambda rng, n_trans=2: dinv.transform.Rotate(
+                limits=30, positive=True, n_trans=n_trans, rng=rng, interpolation_mode="nearest"
+            ),
+        ),
+        (
+            lambda g: Reflect(dim=[-2, -1], n_trans=3, per_sample=False, rng=g),
+            lambda rng, n_trans=3: dinv.transform.Reflect(dim=[-2, -1], n_trans=n_trans, rng=rng),
+        ),
+    ],
+)
+def test_shared_elements_are_deepinvs_draws(ours, theirs):
+    # per_sample=False: the same generator calls as deepinv, so the same elements and images.
+    x = image(batch=2, n=12).float()
+    a = ours(gen(11))
+    b = theirs(rng=gen(11), n_trans=a.n_trans)
+    for _ in range(3):
+        pa, pb = a.get_params(x), b.get_params(x)
+        assert pa.keys() == pb.keys()
+        for k in pa:
+            torch.testing.assert_close(
+                pa[k].float(), torch.as_tensor(pb[k]).float(), equal_nan=True, rtol=0, atol=0
+            )
+        torch.testing.assert_close(a(x, **pa), b(x, **pb), rtol=0, atol=0)
