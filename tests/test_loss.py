@@ -66,11 +66,19 @@ def test_ei_loss_known_answer_for_a_scaling_reconstructor():
     physics = dinv.physics.Denoising()
     x_net = torch.rand(3, 1, 6, 6, generator=gen(0))
     for c in (1.0, 0.5, -1.0):
-        loss = EILoss(Shift(n_trans=2, rng=gen(1)), weight=3.0, apply_noise=False)
+        loss = EILoss(
+            Shift(n_trans=2, rng=gen(1)), dinv.metric.MSE(), apply_noise=False, weight=3.0
+        )
         value = loss(x_net=x_net, physics=physics, model=lambda y, p, c=c: c * y)
         expected = 3.0 * (1 - c) ** 2 * x_net.pow(2).flatten(1).mean(1)
-        assert value.shape == (3,)
-        torch.testing.assert_close(value, expected)
+        assert value.shape == (6,)  # what the metric returns: one value per copy
+        torch.testing.assert_close(value, expected.repeat(2))
+        # deepinv's default metric, nn.MSELoss: the mean, a scalar.
+        mean = EILoss(Shift(n_trans=2, rng=gen(1)), None, False, 3.0)(
+            x_net=x_net, physics=physics, model=lambda y, p, c=c: c * y
+        )
+        assert mean.shape == ()
+        torch.testing.assert_close(mean, expected.mean())
 
 
 def test_ei_loss_matches_deepinv_eiloss_on_the_same_group_elements():
@@ -83,8 +91,18 @@ def test_ei_loss_matches_deepinv_eiloss_on_the_same_group_elements():
         dinv.transform.Shift(n_trans=2, rng=gen(5)), weight=2.0, apply_noise=False
     )
     value = ours(x_net=x_net, physics=physics, model=model)
-    assert value.shape == (4,)
-    torch.testing.assert_close(value.mean(), theirs(x_net=x_net, physics=physics, model=model))
+    assert value.shape == ()
+    torch.testing.assert_close(value, theirs(x_net=x_net, physics=physics, model=model))
+    # The same positional arguments as deepinv's: (transform, metric, apply_noise, weight, no_grad).
+    args = (dinv.metric.MSE(), False, 2.0, False)
+    ours = EILoss(dinv.transform.Shift(n_trans=2, rng=gen(5)), *args)
+    theirs = dinv.loss.EILoss(dinv.transform.Shift(n_trans=2, rng=gen(5)), *args)
+    torch.testing.assert_close(
+        ours(x_net=x_net, physics=physics, model=model),
+        theirs(x_net=x_net, physics=physics, model=model),
+    )
+    for attr in ("metric", "weight", "noise", "no_grad", "T"):
+        assert type(getattr(ours, attr)) is type(getattr(theirs, attr))
 
 
 def test_ei_loss_gradients_flow_through_both_branches_unless_no_grad():
@@ -127,13 +145,13 @@ def test_ei_loss_handles_per_sample_physics_parameters():
     masks = (torch.rand(3, 1, 6, 6, generator=gen(0)) > 0.5).float()
     physics = dinv.physics.Inpainting(img_size=(1, 6, 6), mask=masks)
     x_net = torch.rand(3, 1, 6, 6, generator=gen(1))
-    loss = EILoss(Shift(n_trans=2, rng=gen(2)), apply_noise=False)
+    loss = EILoss(Shift(n_trans=2, rng=gen(2)), dinv.metric.MSE(), apply_noise=False)
     value = loss(x_net=x_net, physics=physics, model=identity_model)
 
     loss.transform.rng.manual_seed(2)
     x2 = loss.transform(x_net)
     x3 = torch.cat([masks * g for g in x2.split(3)])
-    expected = (x3 - x2).pow(2).flatten(1).mean(1).reshape(2, 3).mean(0)
+    expected = (x3 - x2).pow(2).flatten(1).mean(1)
     torch.testing.assert_close(value, expected)
     with pytest.raises(RuntimeError):  # batched on purpose: shapes cannot broadcast
         EILoss(Shift(n_trans=2), per_sample_physics=False)(
@@ -155,16 +173,25 @@ def test_ei_loss_bad_inputs_raise_clear_errors():
     x_net = torch.rand(2, 1, 4, 4)
     with pytest.raises(TypeError, match="physics must be"):
         EILoss(Shift())(x_net=x_net, physics=object(), model=identity_model)
-    with pytest.raises(ValueError, match=r"shape \(\) or \(2,\), got shape \(2, 16\)"):
-        EILoss(Shift(), metric=lambda a, b: (a - b).flatten(1))(
-            x_net=x_net, physics=dinv.physics.Denoising(), model=identity_model
-        )
     with pytest.raises(ValueError, match="n_trans must be >= 1, got 0"):
         EILoss(dinv.transform.Shift(n_trans=0))
     with pytest.raises(TypeError, match="transform must be a callable"):
         EILoss("shift")
-    with pytest.raises(TypeError, match="weight must be a float"):
+    with pytest.raises(TypeError, match="weight must be a real number, got str"):
         EILoss(Shift(), weight="10")
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match=rf"weight must be a finite number >= 0, got {bad}"):
+            EILoss(Shift(), weight=bad)
+    with pytest.raises(TypeError, match="metric must be callable"):
+        EILoss(Shift(), "mse")
+    with pytest.raises(TypeError, match="apply_noise must be a bool"):
+        EILoss(Shift(), None, "yes")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'alpha'"):
+        EILoss(Shift(), alpha=10)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'weights'"):
+        MCLoss(weights=2)
+    with pytest.raises(TypeError, match="metric must be callable"):
+        MCLoss(3)
     with pytest.raises(ValueError, match="transform must map shape"):
         EILoss(lambda x: x[:, :, :2])(
             x_net=x_net, physics=dinv.physics.Denoising(), model=identity_model
@@ -172,15 +199,24 @@ def test_ei_loss_bad_inputs_raise_clear_errors():
 
 
 # ----------------------------------------------------------------------------- MC loss
-def test_mc_loss_is_per_sample_and_matches_deepinv():
+def test_mc_loss_matches_deepinv():
     physics = dinv.physics.CompressedSensing(m=12, img_size=(1, 5, 5), rng=gen(0))
     x = torch.rand(3, 1, 5, 5, generator=gen(1))
     y = physics.A(x)
     assert torch.all(MCLoss()(y=y, x_net=x, physics=physics) == 0)
     x_net = torch.rand(3, 1, 5, 5, generator=gen(2))
     value = MCLoss()(y=y, x_net=x_net, physics=physics)
-    assert value.shape == (3,)
-    torch.testing.assert_close(value.mean(), dinv.loss.MCLoss()(y=y, x_net=x_net, physics=physics))
+    assert value.shape == ()
+    torch.testing.assert_close(value, dinv.loss.MCLoss()(y=y, x_net=x_net, physics=physics))
+    per_sample = MCLoss(dinv.metric.MSE())(y=y, x_net=x_net, physics=physics)
+    theirs = dinv.loss.MCLoss(dinv.metric.MSE())(y=y, x_net=x_net, physics=physics)
+    assert per_sample.shape == theirs.shape == (3,)
+    torch.testing.assert_close(per_sample, theirs)
+    # A hand-written loop: the default value is a scalar, so .backward() works.
+    x_net.requires_grad_(True)
+    MCLoss()(y=y, x_net=x_net, physics=physics).backward()
+    assert x_net.grad is not None and x_net.grad.abs().sum() > 0
+    assert MCLoss().metric.__class__ is torch.nn.MSELoss
     with pytest.raises(ValueError, match="expected equal shapes"):
         MCLoss()(y=y[:, :5], x_net=x_net, physics=physics)
 
@@ -204,7 +240,9 @@ def test_named_losses_survive_pickle_and_deepcopy():
         assert type(clone) is type(loss) and clone.weight == 10.0
         x_net = torch.rand(2, 1, 4, 4)
         out = clone(x_net=x_net, physics=dinv.physics.Denoising(), model=identity_model)
-        assert out.shape == (2,)
+        assert out.shape == ()
+        with pytest.warns(DeprecationWarning):  # deepinv's deprecated attribute, kept
+            assert clone.name == "ei"
 
 
 def test_trainer_logs_every_loss_under_its_own_name(tmp_path):
@@ -257,7 +295,7 @@ def test_odl_operator_physics_is_wrapped_once():
 
     assert torch.all(MCLoss()(y=y, x_net=x, physics=op) < 1e-10)
     out = EILoss(lambda v: v.flip(-1))(x_net=x, physics=op, model=model)
-    assert out.shape == (2,) and seen == [wrapped]
+    assert out.shape == () and seen == [wrapped]
 
 
 # ----------------------------------------------------------------------------- SURE
@@ -381,8 +419,33 @@ def test_sure_bad_inputs_raise_clear_errors():
     unnormalised = dinv.physics.Denoising(dinv.physics.PoissonNoise(0.1, normalize=False))
     with pytest.raises(ValueError, match="normalize=True"):
         SurePoisson()(**{**args, "physics": unnormalised})
-    with pytest.raises(ValueError, match="tau must be a positive float"):
-        SureGaussian(tau=0)
+    for bad in (0, -1e-2, float("nan"), float("inf")):
+        with pytest.raises(
+            ValueError, match=rf"SureGaussian: tau must be a positive finite float, got {bad}"
+        ):
+            SureGaussian(tau=bad)
+    with pytest.raises(ValueError, match=r"tau2 must be a positive finite float, got nan"):
+        SurePoissonGaussian(tau2=float("nan"))
+    with pytest.raises(TypeError, match="tau must be a positive finite float, got str"):
+        SurePoisson(tau="0.1")
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="sigma must be finite"):
+            SureGaussian(sigma=bad)
+        with pytest.raises(ValueError, match="gain must be finite"):
+            SurePoissonGaussian(gain=bad, sigma=0.1)
+        with pytest.raises(ValueError, match="sigma must be finite"):
+            SureGaussian(sigma=torch.tensor([0.1, bad]))(**args)
+    with pytest.raises(
+        ValueError,
+        match=r"sigma must be non-negative, got \[-0.1\]|sigma must be non-negative, got -0.1",
+    ):
+        SureGaussian(sigma=-0.1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'sigm'"):
+        SureGaussian(sigm=0.1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'tau3'"):
+        REILoss(Shift(), "poisson_gaussian", tau3=0.1)
+    with pytest.raises(ValueError, match="weight must be a finite number >= 0, got nan"):
+        REILoss(Shift(), "gaussian", alpha=float("nan"))
     with pytest.raises(ValueError, match="one value per sample"):
         SureGaussian(sigma=torch.ones(3))(**args)
     with pytest.raises(ValueError, match="noise must be one of"):

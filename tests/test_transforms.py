@@ -18,16 +18,18 @@ from deepinv_ei.transforms import (
 )
 from deepinv_ei.utils import dottest
 
+NAN = float("nan")
+
 # One exact instance per registry entry, with the parameters of its identity element.
 EXACT = {
     "shift": (lambda **kw: Shift(**kw), {"y_shift": [0], "x_shift": [0]}),
     "rotate": (lambda **kw: Rotate(multiples=90, **kw), {"theta": [0.0]}),
-    "reflect": (lambda **kw: Reflect(**kw), {"flips": [[0, 0]]}),
+    "reflect": (lambda **kw: Reflect(**kw), {"dims": [[NAN, NAN]]}),
     "dihedral": (lambda **kw: Dihedral(**kw), {"k": [0], "flip": [0]}),
 }
 EXACT["shift*reflect"] = (
     lambda **kw: Product(Shift(), Reflect(), **kw),
-    {"y_shift": [0], "x_shift": [0], "flips": [[0, 0]]},
+    {"y_shift": [0], "x_shift": [0], "dims": [[NAN, NAN]]},
 )
 EXACT["dihedral*shift"] = (
     lambda **kw: Product(Dihedral(), Shift(), **kw),
@@ -68,19 +70,25 @@ def test_exact_inverse_and_orthogonality(name):
     p = T.get_params(x)
     y = T.transform(x, **p)
     assert y.shape == (4 * 3, *x.shape[1:])
-    assert torch.equal(T.inverse(y, **p), x.repeat(4, 1, 1, 1))
+    assert torch.equal(T.inverse(y, batchwise=False, **p), x.repeat(4, 1, 1, 1))
     # A permutation keeps the multiset of pixel values of each image.
     xs = x.repeat(4, 1, 1, 1)
     assert torch.equal(y.flatten(1).sort(dim=1).values, xs.flatten(1).sort(dim=1).values)
+    # transform: (3, ...) -> (12, ...); its transpose sums the copies' transposes.
     dottest(
         lambda v: T.transform(v, **p),
-        lambda w: T.adjoint(w, **p),
-        (12, 2, 6, 6),
+        lambda w: T.adjoint(w, batchwise=False, **p).reshape(4, 3, 2, 6, 6).sum(0),
+        (3, 2, 6, 6),
         dtype=torch.float64,
     )
+
+    # Orthogonality: copy by copy, the inverse is the transpose of the forward action.
+    def stacked_forward(v):
+        return torch.cat([T.transform(c, **_one(p, i)) for i, c in enumerate(v.split(3))])
+
     dottest(
-        lambda v: T.transform(v, **p),
-        lambda w: T.inverse(w, **p),
+        stacked_forward,
+        lambda w: T.inverse(w, batchwise=False, **p),
         (12, 2, 6, 6),
         dtype=torch.float64,
     )
@@ -109,9 +117,10 @@ def test_group_orders():
     shape = (1, 6, 6)
     assert len(Shift().group_elements(shape)["x_shift"]) == 36
     assert len(Shift(nonzero=True).group_elements(shape)["x_shift"]) == 25
-    assert len(Shift(max_shift=1).group_elements(shape)["x_shift"]) == 9
+    assert len(Shift(shift_max=1 / 6).group_elements(shape)["x_shift"]) == 4  # {-1, 0}^2
     assert len(Rotate(multiples=90).group_elements(shape)["theta"]) == 4
-    assert len(Reflect().group_elements(shape)["flips"]) == 4
+    assert len(Reflect().group_elements(shape)["dims"]) == 4
+    assert len(Reflect(dim=-1).group_elements(shape)["dims"]) == 2
     assert len(Dihedral().group_elements(shape)["k"]) == 8
     assert len(Product(Dihedral(), Shift()).group_elements(shape)["k"]) == 8 * 36
 
@@ -147,19 +156,28 @@ def test_per_sample_parameters_and_stacking_order():
     T = Shift(n_trans=2, rng=torch.Generator().manual_seed(3))
     x = _image(batch=8)
     p = T.get_params(x)
-    assert p["x_shift"].shape == (16,)
-    assert len(torch.unique(torch.stack([p["y_shift"], p["x_shift"]], 1), dim=0)) > 4
+    assert p["x_shift"].shape == (2, 8)  # (n_trans, B): one element per output image
+    pairs = torch.stack([p["y_shift"].flatten(), p["x_shift"].flatten()], 1)
+    assert len(torch.unique(pairs, dim=0)) > 4
     y = T.transform(x, **p)
     for t in range(2):
         for b in range(8):
-            single = T.transform(x[b : b + 1], **_one(p, t * 8 + b))
+            single = T.transform(x[b : b + 1], **{k: v[t, b] for k, v in p.items()})
             assert torch.equal(y[t * 8 + b], single[0])
     # Same layout as deepinv's x.repeat(n_trans, 1, 1, 1).
-    ident = {
-        "y_shift": torch.zeros(16, dtype=torch.long),
-        "x_shift": torch.zeros(16, dtype=torch.long),
-    }
+    ident = {"y_shift": torch.zeros(2, 8, dtype=torch.long), "x_shift": [[0] * 8] * 2}
     assert torch.equal(T.transform(x, **ident), x.repeat(2, 1, 1, 1))
+    # deepinv's convention: one element per copy, shared by the batch.
+    shared = Shift(n_trans=2, per_sample=False, rng=torch.Generator().manual_seed(3))
+    q = shared.get_params(x)
+    assert q["x_shift"].shape == (2,)
+    z = shared.transform(x, **q)
+    for t in range(2):
+        roll = torch.roll(x, (int(q["y_shift"][t]), int(q["x_shift"][t])), (-2, -1))
+        assert torch.equal(z[t * 8 : (t + 1) * 8], roll)
+    # Per-sample parameters with K dividing the batch: image j gets element j mod K.
+    w = Shift().transform(x, x_shift=[[0, 1]])
+    assert torch.equal(w[0::2], x[0::2]) and torch.equal(w[1::2], torch.roll(x[1::2], 1, -1))
 
 
 def test_determinism_given_seed():
@@ -168,15 +186,16 @@ def test_determinism_given_seed():
         p1 = make(n_trans=3, rng=torch.Generator().manual_seed(7)).get_params(x)
         p2 = make(n_trans=3, rng=torch.Generator().manual_seed(7)).get_params(x)
         assert p1.keys() == p2.keys(), name
-        assert all(torch.equal(p1[k], p2[k]) for k in p1), name
+        for k in p1:
+            torch.testing.assert_close(p1[k], p2[k], equal_nan=True, rtol=0, atol=0)
 
 
 def test_shift_options():
     x = _image(batch=64, c=1, n=8)
     p = Shift(nonzero=True, rng=torch.Generator().manual_seed(0)).get_params(x)
     assert bool((p["x_shift"] % 8 != 0).all()) and bool((p["y_shift"] % 8 != 0).all())
-    p = Shift(max_shift=2, rng=torch.Generator().manual_seed(0)).get_params(x)
-    assert int(p["x_shift"].abs().max()) <= 2 and int(p["x_shift"].min()) < 0
+    p = Shift(shift_max=0.25, rng=torch.Generator().manual_seed(0)).get_params(x)
+    assert set(p["x_shift"].flatten().tolist()) == {-2, -1, 0, 1}  # deepinv's [-m, m)
     y = Shift().transform(x[:1], y_shift=[1], x_shift=[-2])
     assert torch.equal(y, torch.roll(x[:1], (1, -2), (-2, -1)))
 
@@ -203,11 +222,11 @@ def test_fourier_rotation_is_orthogonal_with_exact_inverse():
         assert torch.allclose(
             y.flatten(1).norm(dim=1), x.repeat(3, 1, 1, 1).flatten(1).norm(dim=1), rtol=1e-12
         )
-        assert torch.allclose(T.inverse(y, **p), x.repeat(3, 1, 1, 1), atol=1e-12)
+        assert torch.allclose(T.inverse(y, batchwise=False, **p), x.repeat(3, 1, 1, 1), atol=1e-12)
         dottest(
             lambda v, p=p: T.transform(v, **p),
-            lambda w, p=p: T.inverse(w, **p),
-            (6, 1, n, n),
+            lambda w, p=p, n=n: T.inverse(w, batchwise=False, **p).reshape(3, 2, 1, n, n).sum(0),
+            (2, 1, n, n),
             dtype=torch.float64,
         )
 
@@ -220,7 +239,7 @@ def test_fourier_rotation_agrees_with_interpolation_inside_disc():
     x = torch.exp(-((uu - 6) ** 2 + (vv - 2) ** 2) / 8)[None, None]
     theta = torch.tensor([37.0])
     f = Rotate().transform(x, theta=theta)
-    b = Rotate(interpolation="bicubic").transform(x, theta=theta)
+    b = Rotate(interpolation_mode="bicubic").transform(x, theta=theta)
     assert (f - b).norm() / b.norm() < 0.02
     assert (f - x).norm() / x.norm() > 0.5  # it did move
 
@@ -236,21 +255,21 @@ def test_continuous_rotation_measured_norm_loss_bounds():
     xs = x.repeat(len(theta), 1, 1, 1)
     loss = {}
     for mode in ("fourier", "bilinear"):
-        y = Rotate(interpolation=mode).transform(xs, theta=theta)
+        y = Rotate(interpolation_mode=mode).transform(xs, theta=theta[None])
         loss[mode] = (1 - y.flatten(1).norm(dim=1) / x.norm()).abs().max().item()
     assert loss["fourier"] < 1e-5
     assert loss["bilinear"] > 0.02  # white noise is what bilinear smoothing hurts most
 
 
 def test_bilinear_rotation_transpose_by_autograd():
-    T = Rotate(interpolation="bilinear", n_trans=2, rng=torch.Generator().manual_seed(0))
+    T = Rotate(interpolation_mode="bilinear", n_trans=2, rng=torch.Generator().manual_seed(0))
     assert not T.orthogonal
     x = torch.randn(1, 1, 8, 10, dtype=torch.float64)  # non-square is fine here
     p = T.get_params(x)
     dottest(
         lambda v: T.transform(v, **p),
-        lambda w: T.adjoint(w, **p),
-        (2, 1, 8, 10),
+        lambda w: T.adjoint(w, batchwise=False, **p).reshape(2, 1, 1, 8, 10).sum(0),
+        (1, 1, 8, 10),
         dtype=torch.float64,
     )
 
@@ -278,7 +297,7 @@ def test_odl_operator_continuous_rotation_adjoint():
     rng = np.random.default_rng(0)
     x, y = (space.element(rng.standard_normal((8, 8))) for _ in range(2))
     for mode in ("fourier", "bilinear"):
-        op = Rotate(interpolation=mode).as_odl_operator(space, theta=23.0)
+        op = Rotate(interpolation_mode=mode).as_odl_operator(space, theta=23.0)
         assert np.isclose(op(x).inner(y), x.inner(op.adjoint(y)), rtol=1e-10)
 
 
@@ -299,6 +318,9 @@ def test_deepinv_ei_loss_and_symmetrize_accept_our_transforms():
     assert torch.equal(T.identity(x, average=True), x)
     sym = T.symmetrize(lambda v: 2 * v)(x)
     assert torch.equal(sym, 2 * x.repeat(2, 1, 1, 1))
+    # deepinv steps through every combination of parameter rows when collate_batch=False.
+    sym = T.symmetrize(lambda v: 2 * v, average=True, collate_batch=False)(x)
+    assert torch.equal(sym, 2 * x)
 
 
 def test_product_parameters_and_errors():
@@ -317,30 +339,28 @@ def test_bad_inputs_raise_clear_errors():
         Shift(n_trans=0)
     with pytest.raises(ValueError, match="4D"):
         Shift()(torch.randn(6, 6))
-    with pytest.raises(ValueError, match="4D"):
-        Shift()(torch.randn(1, 1, 2, 6, 6))
     with pytest.raises(TypeError, match="torch.Tensor"):
         Shift()(np.zeros((1, 1, 6, 6)))
     with pytest.raises(ValueError, match="square"):
-        Rotate(multiples=90)(torch.randn(1, 1, 4, 6))
-    with pytest.raises(ValueError, match="square"):
-        Rotate(angles=[180]).transform(torch.randn(1, 1, 4, 6), theta=[90.0])
-    with pytest.raises(ValueError, match="square"):
         Dihedral()(torch.randn(1, 1, 4, 6))
-    with pytest.raises(ValueError, match="shape"):
-        Shift().transform(
-            x,
-            y_shift=torch.zeros(2, 2, dtype=torch.long),
-            x_shift=torch.zeros(2, 2, dtype=torch.long),
-        )
-    with pytest.raises(ValueError, match="multiple of the batch size"):
-        Shift().transform(x, y_shift=[1, 2, 3], x_shift=[1, 2, 3])
+    with pytest.raises(ValueError, match="not invertible on non-square"):
+        Rotate(multiples=90).group_elements((1, 4, 6))
+    with pytest.raises(ValueError, match=r"must have shape \(N\) or \(N, K\)"):
+        Shift().transform(x, y_shift=torch.zeros(2, 2, 2, dtype=torch.long))
+    with pytest.raises(
+        ValueError, match="3 elements per copy, which does not divide the batch of 2"
+    ):
+        Shift().transform(x, x_shift=[[1, 2, 3]])
     with pytest.raises(ValueError, match="expects parameters"):
         Shift().transform(x, theta=[1.0, 2.0])
-    with pytest.raises(ValueError, match="flips"):
-        Reflect().transform(x, flips=torch.zeros(2, 3))
-    with pytest.raises(ValueError, match="interpolation"):
-        Rotate(interpolation="lanczos")
+    with pytest.raises(ValueError, match=r"'dims' of Reflect must have shape \(N, 2\)"):
+        Reflect().transform(x, dims=torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="Shift offsets must be integers"):
+        Shift().transform(x, x_shift=[0.5])
+    with pytest.raises(ValueError, match="theta must be finite"):
+        Rotate().transform(x, theta=[float("nan")])
+    with pytest.raises(ValueError, match="interpolation_mode must be"):
+        Rotate(interpolation_mode="lanczos")
     with pytest.raises(TypeError, match="Generator"):
         Shift(rng=0)
     with pytest.raises(TypeError, match="uniform_discr"):
@@ -349,3 +369,31 @@ def test_bad_inputs_raise_clear_errors():
         Shift().as_odl_operator(
             odl.uniform_discr([0, 0], [1, 1], (4, 4)), y_shift=[0, 1], x_shift=[0, 1]
         )
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: Shift(max_shift=1), TypeError, "unexpected keyword argument 'max_shift'"),
+        (lambda: Rotate(interpolation="bilinear"), TypeError, "unexpected keyword argument"),
+        (lambda: Reflect(dims=(-1,)), TypeError, "unexpected keyword argument 'dims'"),
+        (lambda: Dihedral(angle=3), TypeError, "unexpected keyword argument 'angle'"),
+        (lambda: Shift(1), TypeError, "keyword arguments only"),
+        (lambda: Shift(shift_max=float("nan")), ValueError, "shift_max must be finite, got nan"),
+        (lambda: Shift(shift_max=-0.5), ValueError, r"shift_max must be >= 0.0, got -0.5"),
+        (lambda: Shift(shift_max="1"), TypeError, "shift_max must be a real number, got str"),
+        (lambda: Shift(nonzero=1), TypeError, "nonzero must be a bool"),
+        (lambda: Rotate(limits=float("inf")), ValueError, "limits must be finite, got inf"),
+        (lambda: Rotate(multiples=0), ValueError, "must be > 0"),
+        (lambda: Rotate(angles=[1.0, float("nan")]), ValueError, "finite numbers"),
+        (lambda: Rotate(multiples=360, nonzero=True), ValueError, "no angle left"),
+        (lambda: Rotate(per_sample=True, constant_shape=False), ValueError, "per_sample=False"),
+        (lambda: Reflect(dim=[-1, -1]), ValueError, "distinct integer axes"),
+        (lambda: Reflect(dim=1.5), TypeError, "int or a list of ints"),
+        (lambda: Shift(per_sample="yes"), TypeError, "per_sample must be a bool"),
+        (lambda: Product(Shift(), Reflect(), n_trans=0), ValueError, "n_trans must be an integer"),
+    ],
+)
+def test_constructors_reject_bad_options(make, error, message):
+    with pytest.raises(error, match=message):
+        make()

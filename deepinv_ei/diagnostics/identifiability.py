@@ -235,7 +235,13 @@ def _elements(
                 f"{type(transform).__name__} has infinitely many elements: pass group_elements"
             )
     else:
-        elems = transform._coerce_params(probe, group_elements)
+        given, n, k = transform._normalise(probe, group_elements)
+        if k != 1:
+            raise ValueError(
+                f"group_elements must hold one element per entry (shape (G, ...)), got {k} "
+                "per-sample elements per entry"
+            )
+        elems = {name: v[:, 0] for name, v in given.items()}
     G = len(next(iter(elems.values())))
     if max_elements is not None and G > max_elements:
         gen = torch.Generator().manual_seed(seed)
@@ -255,8 +261,7 @@ def _contains_identity(transform: GroupTransform, elems: dict, img_size: tuple) 
 
 
 def _apply(transform: GroupTransform, x: torch.Tensor, elems: dict, i: int, adjoint: bool):
-    k = len(x)
-    p = {name: v[i : i + 1].repeat_interleave(k, dim=0) for name, v in elems.items()}
+    p = {name: v[i : i + 1] for name, v in elems.items()}  # one element, shared by the batch
     return transform.adjoint(x, **p) if adjoint else transform.transform(x, **p)
 
 

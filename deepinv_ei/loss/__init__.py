@@ -4,8 +4,9 @@ r"""Equivariant imaging losses as :class:`deepinv.loss.Loss`.
 - SURE losses for Gaussian, Poisson and Poisson--Gaussian noise (:data:`SURE_LOSSES`),
   :class:`REILoss` and :func:`robust_equivariant_imaging` (CVPR 2022).
 
-Every loss returns one value per sample, accepts a linear ODL operator as ``physics``
-and is logged by :class:`deepinv.Trainer` under a distinct, descriptive name.
+:class:`EILoss` and :class:`MCLoss` are drop-ins for deepinv's namesakes (same arguments, same
+values); the SURE and REI losses return one value per sample. Every loss accepts a linear ODL
+operator as ``physics`` and is logged by :class:`deepinv.Trainer` under a distinct, descriptive name.
 """
 
 from .base import NamedLoss, as_physics

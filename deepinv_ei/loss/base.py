@@ -1,4 +1,4 @@
-r"""Shared machinery of the losses: log names, physics resolution, per-sample reduction.
+r"""Shared machinery of the losses: log names, physics resolution, per-sample physics.
 
 :class:`deepinv.Trainer` names every loss in its logs and in its loss history by
 ``loss.__class__.__name__``, so two :class:`~deepinv_ei.loss.EILoss` with different
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from deepinv.loss import Loss
 
-__all__ = ["NamedLoss", "as_physics", "has_per_sample_params", "per_sample"]
+__all__ = ["NamedLoss", "as_physics", "has_per_sample_params"]
 
 # One subclass per (base class, name), so that equal names give equal classes.
 _NAMED_CLASSES: dict[tuple[type, str], type] = {}
@@ -128,28 +128,3 @@ def has_per_sample_params(physics: Any, batch_size: int) -> bool:
         return False
     tensors = itertools.chain(physics.buffers(), physics.parameters())
     return any(t.ndim >= 1 and t.shape[0] == batch_size for t in tensors)
-
-
-def per_sample(
-    value: torch.Tensor, batch_size: int, what: str, n_rows: int | None = None
-) -> torch.Tensor:
-    r"""Bring a metric's output to shape ``(batch_size,)``.
-
-    Accepts a scalar (broadcast: the Trainer only takes the mean) or one value per row
-    of the metric's inputs, ``n_rows`` of them (default ``batch_size``); ``n * batch_size``
-    rows (``n`` stacked copies, copy-major as deepinv transforms stack them) are averaged
-    over the copies.
-
-    :raises ValueError: for any other shape.
-    """
-    n_rows = batch_size if n_rows is None else n_rows
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{what} must return a torch.Tensor, got {type(value).__name__}")
-    if value.ndim == 0:
-        return value.expand(batch_size)
-    if value.shape in ((n_rows,), (n_rows, 1)):
-        return value.reshape(-1, batch_size).mean(0)
-    raise ValueError(
-        f"{what} must return a scalar or one value per sample, i.e. shape () or "
-        f"({n_rows},), got shape {tuple(value.shape)}"
-    )

@@ -2,19 +2,43 @@ r"""The equivariant imaging (EI) loss of Chen, Tachella & Davies (ICCV 2021)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from .base import NamedLoss, as_physics, has_per_sample_params, per_sample
+from .base import NamedLoss, as_physics, has_per_sample_params
 
-__all__ = ["EILoss", "mse_per_sample"]
+__all__ = ["EILoss", "mse_per_sample", "check_weight", "check_metric"]
 
 
 def mse_per_sample(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     r"""Mean squared error of each sample, :math:`\frac{1}{n}\|\hat x_i - x_i\|_2^2`, shape ``(B,)``."""
     return (x_hat - x).pow(2).reshape(x.shape[0], -1).mean(1)
+
+
+def check_weight(owner: str, weight: Any) -> float:
+    """A finite, non-negative loss weight (a real number or a one-element tensor)."""
+    if isinstance(weight, torch.Tensor) and weight.numel() == 1 and not weight.is_complex():
+        weight = float(weight)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise TypeError(f"{owner}: weight must be a real number, got {type(weight).__name__}")
+    if not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"{owner}: weight must be a finite number >= 0, got {weight!r}")
+    return float(weight)
+
+
+def check_metric(owner: str, metric: Any) -> Callable:
+    """``metric`` itself, or deepinv's default :class:`torch.nn.MSELoss` for ``None``."""
+    if metric is None:
+        return torch.nn.MSELoss()
+    if not callable(metric):
+        raise TypeError(
+            f"{owner}: metric must be callable (a deepinv Metric or a torch.nn.Module) or None, "
+            f"got {type(metric).__name__}"
+        )
+    return metric
 
 
 def _transform_label(transform: Any) -> str:
@@ -24,7 +48,7 @@ def _transform_label(transform: Any) -> str:
 
 
 class EILoss(NamedLoss):
-    r"""Equivariant imaging loss.
+    r"""Equivariant imaging loss; a drop-in for :class:`deepinv.loss.EILoss`.
 
     With the reconstruction :math:`x_1 = f(y)` (``x_net``) and a random group element
     :math:`g`, the loss is
@@ -35,26 +59,25 @@ class EILoss(NamedLoss):
 
     i.e. :math:`x_2 = T_g x_1` (``n_trans`` copies stacked on the batch, as deepinv
     transforms do), :math:`x_3 = f(A x_2 (+\text{noise}))` and the metric
-    :math:`\ell(x_3, x_2)`, mean squared error by default. As in the paper, gradients
-    flow through both :math:`x_3` and :math:`x_2` unless ``no_grad=True``. It returns one
-    value per sample (shape ``(B,)``, averaged over the copies). Combined with the
-    measurement consistency loss :math:`\|A f(y) - y\|^2` it gives the EI objective, see
-    :func:`equivariant_imaging`.
+    :math:`\ell(x_3, x_2)`, :class:`torch.nn.MSELoss` by default. As in the paper, gradients
+    flow through both :math:`x_3` and :math:`x_2` unless ``no_grad=True``. The value is
+    ``weight * metric(x3, x2)``, whatever the metric returns (a scalar for the default), as
+    in deepinv. Combined with the measurement consistency loss :math:`\|A f(y) - y\|^2` it gives
+    the EI objective, see :func:`equivariant_imaging`.
 
-    If the physics carries per-sample parameters (a mask or a noise level per image),
-    the copies are measured and reconstructed one group of ``B`` at a time, each copy
-    with the parameters of its own image.
-
-    The loss is logged by :class:`deepinv.Trainer` under its class name, which is made
-    descriptive and distinct, e.g. ``EILoss(Shift, weight=10)``; pass ``name=`` to choose.
+    Additions to deepinv's loss (keyword-only): the physics may be a linear ODL operator; if
+    it carries per-sample parameters (a mask or a noise level per image), the copies are
+    measured and reconstructed one group of ``B`` at a time, each copy with the parameters of
+    its own image; the fresh noise may be given; and :class:`deepinv.Trainer` logs the loss
+    under a descriptive class name, e.g. ``EILoss(Shift, weight=10)``, so that two EI losses
+    are not merged (``name=`` chooses it).
 
     :param transform: the group action :math:`T_g`, a :class:`deepinv.transform.Transform`
         (or any callable mapping ``(B, ...)`` to ``(n*B, ...)`` copy-major).
-    :param float weight: the weight :math:`w` (the paper's :math:`\alpha`).
-    :param metric: ``metric(x3, x2)`` returning a scalar or one value per sample;
-        ``None`` for the per-sample mean squared error.
+    :param metric: ``metric(x3, x2)``; ``None`` for :class:`torch.nn.MSELoss`.
     :param bool apply_noise: measure :math:`x_2` with the physics' noise (``physics(x2)``)
         instead of the clean :math:`A x_2`.
+    :param float weight: the weight :math:`w \ge 0` (the paper's :math:`\alpha`).
     :param bool no_grad: detach :math:`x_2` (a variant; the paper keeps the gradient).
     :param noise_model: if given, the noise applied to :math:`A x_2` instead of the
         physics' own (only with ``apply_noise``).
@@ -69,21 +92,24 @@ class EILoss(NamedLoss):
     >>> physics = dinv.physics.Inpainting(img_size=(1, 8, 8), mask=0.5,
     ...                                   rng=torch.Generator().manual_seed(0))
     >>> model = lambda y, physics: physics.A_adjoint(y)
-    >>> loss = EILoss(dinv.transform.Shift(n_trans=2), weight=10.0)
+    >>> loss = EILoss(dinv.transform.Shift(n_trans=2), dinv.metric.MSE(), weight=10.0)
     >>> type(loss).__name__
     'EILoss(Shiftx2, weight=10)'
     >>> y = physics(torch.rand(3, 1, 8, 8))
-    >>> loss(x_net=model(y, physics), physics=physics, model=model).shape
-    torch.Size([3])
+    >>> loss(x_net=model(y, physics), physics=physics, model=model).shape  # metric per row
+    torch.Size([6])
+    >>> EILoss(dinv.transform.Shift())(x_net=model(y, physics), physics=physics, model=model).shape
+    torch.Size([])
     """
 
     def __init__(
         self,
         transform: Callable[[torch.Tensor], torch.Tensor],
-        weight: float = 1.0,
         metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         apply_noise: bool = True,
+        weight: float = 1.0,
         no_grad: bool = False,
+        *,
         noise_model: Callable[[torch.Tensor], torch.Tensor] | None = None,
         per_sample_physics: bool | None = None,
         name: str | None = None,
@@ -91,37 +117,51 @@ class EILoss(NamedLoss):
         super().__init__(name=name)
         if not callable(transform):
             raise TypeError(
-                f"transform must be a callable such as a deepinv.transform.Transform, "
+                f"EILoss: transform must be a callable such as a deepinv.transform.Transform, "
                 f"got {type(transform).__name__}"
             )
         n_trans = getattr(transform, "n_trans", 1)
         if isinstance(n_trans, int) and n_trans < 1:
-            raise ValueError(f"transform.n_trans must be >= 1, got {n_trans}")
-        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-            raise TypeError(f"weight must be a float, got {type(weight).__name__}")
-        if metric is not None and not callable(metric):
-            raise TypeError(f"metric must be callable or None, got {type(metric).__name__}")
+            raise ValueError(f"EILoss: transform.n_trans must be >= 1, got {n_trans}")
+        for key, flag in (("apply_noise", apply_noise), ("no_grad", no_grad)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"EILoss: {key} must be a bool, got {flag!r}")
+        if per_sample_physics is not None and not isinstance(per_sample_physics, bool):
+            raise TypeError(
+                f"EILoss: per_sample_physics must be a bool or None, got {per_sample_physics!r}"
+            )
         if noise_model is not None and not callable(noise_model):
             raise TypeError(
-                f"noise_model must be callable (e.g. a deepinv NoiseModel) or None, "
+                f"EILoss: noise_model must be callable (e.g. a deepinv NoiseModel) or None, "
                 f"got {type(noise_model).__name__}"
             )
-        self.transform = transform
-        self.weight = float(weight)
-        self.metric = metric
-        self.apply_noise = bool(apply_noise)
-        self.no_grad = bool(no_grad)
+        self._name = "ei"
+        self.T = transform
+        self.metric = check_metric("EILoss", metric)
+        self.weight = check_weight("EILoss", weight)
+        self.noise = apply_noise
+        self.no_grad = no_grad
         self.noise_model = noise_model
         self.per_sample_physics = per_sample_physics
         self._finalise_name()
 
+    @property
+    def transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The group action (deepinv's attribute is ``T``)."""
+        return self.T
+
+    @property
+    def apply_noise(self) -> bool:
+        """Whether the copies are measured with noise (deepinv's attribute is ``noise``)."""
+        return self.noise
+
     def default_name(self) -> str:
         extras = "" if not self.no_grad else ", no_grad"
-        return f"EILoss({_transform_label(self.transform)}, weight={self.weight:g}{extras})"
+        return f"EILoss({_transform_label(self.T)}, weight={self.weight:g}{extras})"
 
     def _measure(self, x: torch.Tensor, physics: Any) -> torch.Tensor:
         """Measurements of ``x`` (hook): clean, with the physics' noise, or a given noise."""
-        if not self.apply_noise:
+        if not self.noise:
             return physics.A(x)
         if self.noise_model is not None:
             return self.noise_model(physics.A(x))
@@ -149,7 +189,7 @@ class EILoss(NamedLoss):
             wrapped once with :class:`deepinv_ei.odl.OdlPhysics`; the model then receives
             the wrapper).
         :param model: the reconstructor, called as ``model(y, physics)``.
-        :return: the loss of each sample, shape ``(B,)``.
+        :return: ``weight * metric(x3, x2)``.
         """
         physics = as_physics(physics)
         if not callable(model):
@@ -157,17 +197,16 @@ class EILoss(NamedLoss):
         batch_size = x_net.shape[0]
         if self.no_grad:
             with torch.no_grad():
-                x2 = self.transform(x_net).detach()
+                x2 = self.T(x_net).detach()
         else:
-            x2 = self.transform(x_net)
+            x2 = self.T(x_net)
         if x2.shape[0] % batch_size != 0 or x2.shape[1:] != x_net.shape[1:]:
             raise ValueError(
                 f"transform must map shape {tuple(x_net.shape)} to (n*{batch_size}, "
                 f"{', '.join(map(str, x_net.shape[1:]))}), got {tuple(x2.shape)}"
             )
         x3 = self._reconstruct_copies(x2, batch_size, physics, model)
-        metric = self.metric if self.metric is not None else mse_per_sample
-        return self.weight * per_sample(metric(x3, x2), batch_size, "metric", n_rows=x2.shape[0])
+        return self.weight * self.metric(x3, x2)
 
 
 def equivariant_imaging(
@@ -186,7 +225,7 @@ def equivariant_imaging(
     :param float alpha: weight of the equivariance term (10 for the CS toy, 100 for CT,
         1 for inpainting in the paper).
     :param mc_metric: metric of the measurement consistency term.
-    :param ei_kwargs: further arguments of :class:`EILoss`.
+    :param ei_kwargs: further arguments of :class:`EILoss` (``metric``, ``apply_noise``...).
     :return: ``[MCLoss(), EILoss(transform, weight=alpha)]``, for a Trainer's ``losses=``.
 
     >>> import deepinv as dinv

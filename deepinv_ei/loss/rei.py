@@ -37,7 +37,7 @@ class REILoss(NamedLoss):
     :param float alpha: weight :math:`\alpha` of the EI term.
     :param float tau: finite-difference step of the SURE divergence (``tau1`` for the
         mixed noise).
-    :param metric: EI metric, per-sample MSE by default.
+    :param metric: EI metric, :class:`torch.nn.MSELoss` by default (as deepinv's EI loss).
     :param torch.Generator rng: generator of the SURE probes.
     :param str name: log name.
     :param sure_kwargs: further arguments of the SURE loss (e.g. ``tau2``, ``sigma``).
@@ -72,9 +72,7 @@ class REILoss(NamedLoss):
         step = {"tau1": tau} if _sure_class(noise) is SurePoissonGaussian else {"tau": tau}
         self.sure: SureLoss = sure_loss(noise, rng=rng, **{**step, **sure_kwargs})
         fresh_noise = None if isinstance(noise, str) else noise
-        self.ei = EILoss(
-            transform, weight=alpha, metric=metric, apply_noise=True, noise_model=fresh_noise
-        )
+        self.ei = EILoss(transform, metric, True, alpha, noise_model=fresh_noise)
         self._finalise_name()
 
     def default_name(self) -> str:
@@ -88,9 +86,23 @@ class REILoss(NamedLoss):
     def forward(
         self, y: torch.Tensor, x_net: torch.Tensor, physics: Any, model: Callable, **kwargs: Any
     ) -> torch.Tensor:
-        r"""SURE + :math:`\alpha` EI for each sample, shape ``(B,)``."""
+        r"""SURE + :math:`\alpha` EI, shape ``(B,)``.
+
+        The SURE term is per sample; the EI term is what its metric returns: a scalar (the
+        default, added to every sample) or one value per row of the ``n * B`` copies (averaged
+        over the copies of each sample).
+        """
         sure = self.sure(y=y, x_net=x_net, physics=physics, model=model, **kwargs)
-        return sure + self.ei(x_net=x_net, physics=physics, model=model, **kwargs)
+        ei = self.ei(x_net=x_net, physics=physics, model=model, **kwargs)
+        batch = sure.shape[0]
+        if ei.ndim >= 1 and ei.numel() % batch == 0:
+            ei = ei.reshape(-1, batch).mean(0)
+        elif ei.numel() != 1:
+            raise ValueError(
+                f"the EI metric must return a scalar or one value per copy, got shape "
+                f"{tuple(ei.shape)} for a batch of {batch}"
+            )
+        return sure + ei
 
 
 def _sure_class(noise: Any) -> type | None:

@@ -143,9 +143,14 @@ def _as_level(value: Any, like: torch.Tensor | None, what: str) -> torch.Tensor:
     if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
         raise TypeError(f"{what} must be a float or a tensor, got {type(value).__name__}")
     if like is None:  # construction time: the batch size is not known yet
-        level = torch.as_tensor(value)
+        shown = value if not isinstance(value, torch.Tensor) else value.tolist()
+        level = torch.as_tensor(
+            value, dtype=None if isinstance(value, torch.Tensor) else torch.float64
+        )
+        if level.is_complex() or not bool(torch.isfinite(level).all()):
+            raise ValueError(f"{what} must be finite (a real number >= 0), got {shown!r}")
         if torch.any(level < 0):
-            raise ValueError(f"{what} must be non-negative, got {level.tolist()}")
+            raise ValueError(f"{what} must be non-negative, got {shown!r}")
         return level
     level = torch.as_tensor(value, dtype=like.dtype, device=like.device)
     if level.numel() not in (1, like.shape[0]):
@@ -153,6 +158,8 @@ def _as_level(value: Any, like: torch.Tensor | None, what: str) -> torch.Tensor:
             f"{what} must be a scalar or have one value per sample ({like.shape[0]}), "
             f"got shape {tuple(level.shape)}"
         )
+    if not bool(torch.isfinite(level).all()):
+        raise ValueError(f"{what} must be finite, got {level.flatten()[:8].tolist()}")
     if torch.any(level < 0):
         raise ValueError(f"{what} must be non-negative, got {level.tolist()}")
     return level.reshape(-1, *([1] * (like.ndim - 1)))
@@ -198,8 +205,15 @@ class SureLoss(NamedLoss):
 
     def _check_tau(self, **taus: float) -> None:
         for key, tau in taus.items():
-            if isinstance(tau, bool) or not isinstance(tau, (int, float)) or tau <= 0:
-                raise ValueError(f"{key} must be a positive float, got {tau!r}")
+            if isinstance(tau, bool) or not isinstance(tau, (int, float)):
+                raise TypeError(
+                    f"{type(self).__name__}: {key} must be a positive finite float, "
+                    f"got {type(tau).__name__}"
+                )
+            if not math.isfinite(tau) or tau <= 0:
+                raise ValueError(
+                    f"{type(self).__name__}: {key} must be a positive finite float, got {tau!r}"
+                )
 
     def _noise_source(self, physics: Any) -> Any:
         source = self.noise_model

@@ -1,4 +1,8 @@
-r"""Exact group actions as :class:`deepinv.transform.Transform`, one random element per image.
+r"""Exact group actions as :class:`deepinv.transform.Transform`, drop-ins for deepinv's namesakes.
+
+Built on deepinv's ``_get_params``/``_transform`` hooks, so deepinv's arithmetic (``*``, ``+``,
+``|``), ``symmetrize``, ``identity`` and 5-D video input work with them, also mixed with any
+deepinv transform. By default every output image gets its own random group element.
 
 - :class:`Shift` -- circular integer shifts (permutations).
 - :class:`Rotate` -- quarter turns (exact :math:`C_4`) and continuous angles (orthogonal

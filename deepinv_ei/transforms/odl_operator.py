@@ -56,31 +56,28 @@ class GroupElementOperator(odl.Operator):
         self.transform = transform
         self.kind = kind
         probe = torch.zeros(1, 1, *space.shape, dtype=torch.float64)
-        spec = transform.param_spec
-        self.params = {
-            k: torch.as_tensor(v).reshape(-1, *spec[k]) if k in spec else torch.as_tensor(v)
-            for k, v in params.items()
-        }
-        if any(v.ndim == 0 or len(v) != 1 for v in self.params.values()):
-            raise ValueError(
-                "as_odl_operator takes the parameters of ONE group element, got shapes "
-                f"{ {k: tuple(v.shape) for k, v in self.params.items()} }"
-            )
         # Validate names, shapes and image size once, with clear errors.
         transform._check_shape((1, *space.shape))
-        self.params = transform._coerce_params(probe, self.params)
+        elems, n, k = transform._normalise(probe, params)
+        if n != 1 or k != 1:
+            raise ValueError(
+                "as_odl_operator takes the parameters of ONE group element, got shapes "
+                f"{ {key: tuple(torch.as_tensor(v).shape) for key, v in params.items()} }"
+            )
+        self.params = {key: v.reshape(1, *v.shape[2:]) for key, v in elems.items()}
         super().__init__(domain=space, range=space, linear=True)
 
     def _call(self, x):
         arr = x.asarray()
         t = torch.as_tensor(np.asarray(arr) if not isinstance(arr, torch.Tensor) else arr)
         t = t.to(torch.float64).reshape(1, 1, *self.domain.shape)
+        transform = self.transform
         apply = {
-            "forward": self.transform._transform,
-            "inverse": self.transform._inverse_transform,
-            "adjoint": self.transform._adjoint_transform,
+            "forward": lambda z: transform._act(z, self.params, inverse=False),
+            "inverse": lambda z: transform._act(z, self.params, inverse=True),
+            "adjoint": lambda z: transform._adjoint_act(z, self.params),
         }[self.kind]
-        out = apply(t, **self.params)[0, 0]
+        out = apply(t)[0, 0]
         return self.range.element(out.cpu().numpy())
 
     @property

@@ -2,26 +2,45 @@ r"""Exact flips and the dihedral group :math:`D_4` of the square."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import torch
+from deepinv.transform.base import TransformParam
 
-from deepinv_ei.transforms.base import GroupTransform, Params, cartesian, sample_uniform
+from deepinv_ei.transforms.base import (
+    GroupTransform,
+    Params,
+    as_images,
+    cartesian,
+    sample_uniform,
+    sample_without_replacement,
+)
 
 
-def _flip_where(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
-    """Flip ``x[i]`` along ``dim`` where ``mask[i]`` is true."""
-    mask = mask.to(torch.bool).view(-1, *([1] * (x.ndim - 1)))
-    return torch.where(mask, torch.flip(x, dims=(dim,)), x)
+def by_code(
+    x: torch.Tensor, codes: torch.Tensor, fn: Callable[[torch.Tensor, int], torch.Tensor]
+) -> torch.Tensor:
+    """``out[i] = fn(x[codes == c], c)[...]``: apply ``fn`` once per distinct integer code.
+
+    Per-sample elements of a finite group take few distinct values, so each value's images are
+    moved in one batched call (a single call, without copies, when all codes agree).
+    """
+    values = torch.unique(codes).tolist()
+    if len(values) == 1:
+        out = fn(x, values[0])
+        return out.clone() if out is x else out  # never hand the input back
+    out = torch.empty_like(x)
+    for c in values:
+        idx = (codes == c).nonzero().squeeze(1)
+        out.index_copy_(0, idx, fn(x.index_select(0, idx), c).contiguous())
+    return out
 
 
 def _rot90_where(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Rotate ``x[i]`` by ``k[i]`` quarter turns (:func:`torch.rot90` on dims ``(-2, -1)``)."""
-    k = k % 4
-    out = x.clone()
-    for q in (1, 2, 3):
-        sel = k == q
-        if bool(sel.any()):
-            out[sel] = torch.rot90(x[sel], q, dims=(-2, -1))
-    return out
+    return by_code(x, k % 4, lambda v, q: torch.rot90(v, q, dims=(-2, -1)) if q else v)
 
 
 def _check_square(shape: tuple[int, ...], what: str) -> None:
@@ -31,55 +50,120 @@ def _check_square(shape: tuple[int, ...], what: str) -> None:
 
 
 class Reflect(GroupTransform):
-    r"""Flips along the chosen axes: the group :math:`\mathbb{Z}_2^{d}` (exact, involutions).
+    r"""Flips along chosen axes, the group :math:`\mathbb{Z}_2^{d}`; a drop-in for
+    :class:`deepinv.transform.Reflect`.
 
-    :param tuple dims: image axes that may flip, among ``(-2, -1)`` (rows, columns).
+    Each element is a subset :math:`S` of the axes ``dim``; :math:`T_S` flips ``x`` along every
+    axis of :math:`S`. Every element is its own inverse and transpose (exact permutations).
+
+    :param int, list[int] dim: axis or axes that may flip (deepinv's meaning; any tensor axes).
+    :param bool per_sample: one random subset per output image (default), or, with ``False``,
+        ``n_trans`` distinct subsets shared by the batch, drawn as deepinv draws them
+        (``Reflect(dim=[-2, -1], n_trans=4, per_sample=False)`` visits the whole group).
     :param int n_trans: copies per image.
     :param torch.Generator rng: random generator.
+    :param bool constant_shape: accepted for deepinv compatibility.
+    :param bool flatten_video_input: accept 5-D video input.
+    :param device: device of a generator created here.
 
-    Parameters: ``flips``, a 0/1 tensor of shape ``(L, len(dims))``; entry ``[i, a]`` says whether
-    output ``i`` is flipped along ``dims[a]``. Each element is its own inverse and transpose.
+    Parameters: ``dims`` (deepinv's format), a float tensor of shape ``(N, d)`` or ``(N, K, d)``
+    with ``d = len(dim)``: each row lists the axes to flip, padded with NaN.
 
     :Examples:
 
     >>> import torch
     >>> from deepinv_ei.transforms import Reflect
     >>> x = torch.arange(4.0).reshape(1, 1, 2, 2)
-    >>> Reflect().transform(x, flips=torch.tensor([[0, 1]]))
+    >>> Reflect().transform(x, dims=torch.tensor([[-1.0, float("nan")]]))
     tensor([[[[1., 0.],
               [3., 2.]]]])
     """
 
     def __init__(
         self,
-        *,
-        dims: tuple[int, ...] = (-2, -1),
+        *args: Any,
+        dim: int | Sequence[int] = (-2, -1),
+        per_sample: bool = True,
         n_trans: int = 1,
         rng: torch.Generator | None = None,
+        constant_shape: bool = True,
+        flatten_video_input: bool = True,
+        device: torch.device | str | None = None,
     ) -> None:
-        super().__init__(n_trans=n_trans, rng=rng)
-        dims = tuple(dims)
-        if not dims or any(d not in (-2, -1) for d in dims) or len(set(dims)) != len(dims):
-            raise ValueError(f"dims must be distinct axes among (-2, -1), got {dims}")
-        self.dims = dims
-        self.param_spec = {"flips": (len(dims),)}
+        super().__init__(
+            *args,
+            n_trans=n_trans,
+            rng=rng,
+            constant_shape=constant_shape,
+            flatten_video_input=flatten_video_input,
+            device=device,
+            per_sample=per_sample,
+        )
+        axes = [dim] if isinstance(dim, int) and not isinstance(dim, bool) else dim
+        try:
+            axes = list(axes)
+        except TypeError:
+            raise TypeError(f"Reflect: dim must be an int or a list of ints, got {dim!r}") from None
+        if (
+            not axes
+            or any(isinstance(a, bool) or not isinstance(a, int) for a in axes)
+            or len(set(axes)) != len(axes)
+        ):
+            raise ValueError(f"Reflect: dim must be distinct integer axes, got {dim!r}")
+        self.dim = axes
+        self.param_spec = {"dims": (len(axes),)}
+        # Rows of the subsets of dim, NaN-padded, in deepinv's order.
+        subsets = [s for r in range(len(axes) + 1) for s in itertools.combinations(axes, r)]
+        rows = torch.full((len(subsets), len(axes)), float("nan"))
+        for i, s in enumerate(subsets):
+            rows[i, : len(s)] = torch.tensor(s, dtype=torch.float32)
+        self._subsets = rows
 
-    def _sample_params(self, n: int, shape: tuple[int, ...], generator: torch.Generator) -> Params:
-        d = len(self.dims)
-        flips = torch.randint(2, (n, d), generator=generator, device=generator.device).cpu()
-        return {"flips": flips}
+    def _wrap(self, dims: torch.Tensor) -> TransformParam:
+        # Negation leaves flips unchanged (involutions), also for generic inverters.
+        return TransformParam(dims, neg=lambda v: v)
+
+    def _sample(self, n: int, shape: tuple[int, ...], generator: torch.Generator) -> Params:
+        idx = sample_uniform(torch.arange(len(self._subsets)), n, generator)
+        return {"dims": self._subsets[idx]}
+
+    def _sample_copies(self, shape: tuple[int, ...]) -> Params:
+        idx = sample_without_replacement(torch.arange(len(self._subsets)), self.n_trans, self.rng)
+        return {"dims": self._subsets[idx]}
+
+    def _get_params(self, x: torch.Tensor) -> Params:
+        return {"dims": self._wrap(super()._get_params(x)["dims"])}
 
     def _support(self, shape: tuple[int, ...]) -> Params:
-        cols = cartesian(*([torch.tensor([0, 1])] * len(self.dims)))
-        return {"flips": torch.stack(cols, dim=1)}
+        return {"dims": self._subsets.clone()}
 
-    def _invert_params(self, params: Params) -> Params:
-        return dict(params)  # involutions: g^{-1} = g
+    def invert_params(self, params: dict) -> dict:
+        return {**params}  # involutions: g^{-1} = g
 
-    def _transform(self, x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-        for a, dim in enumerate(self.dims):
-            x = _flip_where(x, flips[:, a], dim)
-        return x
+    def _check_values(self, params: Params) -> None:
+        d = params["dims"]
+        ok = torch.isnan(d) | (d == d.round())
+        if not d.is_floating_point():
+            params["dims"] = d = d.to(torch.float32)
+        elif not bool(ok.all()):
+            raise ValueError(f"Reflect dims must hold integer axes or NaN, got {d.tolist()}")
+
+    def _act(self, x: torch.Tensor, elems: Params, inverse: bool) -> torch.Tensor:
+        dims = elems["dims"]
+        axes = torch.unique(dims[~torch.isnan(dims)]).long().tolist()
+        for axis in axes:
+            if not -x.ndim < axis < x.ndim or axis in (0, -x.ndim):
+                raise ValueError(f"Reflect axis {axis} is not an image axis of a {x.ndim}D tensor")
+        # One bit per axis: images with the same set of flipped axes move together.
+        codes = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        for bit, axis in enumerate(axes):
+            codes |= (dims == axis).any(dim=-1).long() << bit
+
+        def flip(v: torch.Tensor, code: int) -> torch.Tensor:
+            chosen = [axis for bit, axis in enumerate(axes) if code >> bit & 1]
+            return torch.flip(v, dims=chosen) if chosen else v
+
+        return by_code(x, codes, flip)
 
 
 class Dihedral(GroupTransform):
@@ -93,33 +177,89 @@ class Dihedral(GroupTransform):
     (``torch.rot90(x, 1, (-2, -1))``). Since :math:`F R F = R^{-1}`, the inverse of
     :math:`(k, f)` is :math:`F^f R^{-k}`, which is :math:`(-k, 0)` or :math:`(k, 1)`.
 
+    deepinv has no namesake; ``Rotate(multiples=90) * Reflect(dim=[-1])`` draws the same set.
+
+    :param bool per_sample: one element per output image (default) or per copy.
     :param int n_trans: copies per image.
     :param torch.Generator rng: random generator.
+    :param bool flatten_video_input: accept 5-D video input.
+    :param device: device of a generator created here.
 
-    Parameters: ``k`` (quarter turns) and ``flip`` (0/1), integer tensors of shape ``(L,)``.
-    Needs square images.
+    Parameters: ``k`` (quarter turns) and ``flip`` (0/1), integer tensors of shape ``(N,)`` or
+    ``(N, K)``; one left out is 0. Needs square images.
     """
 
     param_spec = {"k": (), "flip": ()}
 
+    def __init__(
+        self,
+        *args: Any,
+        per_sample: bool = True,
+        n_trans: int = 1,
+        rng: torch.Generator | None = None,
+        constant_shape: bool = True,
+        flatten_video_input: bool = True,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__(
+            *args,
+            n_trans=n_trans,
+            rng=rng,
+            constant_shape=constant_shape,
+            flatten_video_input=flatten_video_input,
+            device=device,
+            per_sample=per_sample,
+        )
+
     def _check_shape(self, shape: tuple[int, ...]) -> None:
         _check_square(shape, "Dihedral (D4)")
 
-    def _sample_params(self, n: int, shape: tuple[int, ...], generator: torch.Generator) -> Params:
+    def _sample(self, n: int, shape: tuple[int, ...], generator: torch.Generator) -> Params:
         return {
             "k": sample_uniform(torch.arange(4), n, generator),
             "flip": sample_uniform(torch.arange(2), n, generator),
         }
 
+    def _sample_copies(self, shape: tuple[int, ...]) -> Params:
+        k, f = cartesian(torch.arange(4), torch.arange(2))
+        idx = sample_without_replacement(torch.arange(8), self.n_trans, self.rng)
+        return {"k": k[idx], "flip": f[idx]}
+
     def _support(self, shape: tuple[int, ...]) -> Params:
         k, f = cartesian(torch.arange(4), torch.arange(2))
         return {"k": k, "flip": f}
 
-    def _invert_params(self, params: Params) -> Params:
-        k, f = params["k"], params["flip"]
-        return {"k": torch.where(f.bool(), k, -k) % 4, "flip": f}
+    def _missing(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(like, dtype=torch.long)
 
-    def _transform(self, x: torch.Tensor, k: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
-        if k.is_floating_point() or flip.is_floating_point():
-            raise ValueError("Dihedral parameters k and flip must be integers")
-        return _rot90_where(_flip_where(x, flip, -1), k)
+    def invert_params(self, params: dict) -> dict:
+        k, f = _plain_long(params["k"]), _plain_long(params["flip"])
+        return {**params, "k": torch.where(f.bool(), k, -k) % 4, "flip": f}
+
+    def _check_values(self, params: Params) -> None:
+        for key, p in params.items():
+            if p.is_floating_point() and not bool((p == p.round()).all()):
+                raise ValueError(f"Dihedral parameter {key} must be integers, got {p.tolist()}")
+            params[key] = p.long()
+        if not bool(((params["flip"] == 0) | (params["flip"] == 1)).all()):
+            raise ValueError(f"Dihedral flip must be 0 or 1, got {params['flip'].tolist()}")
+
+    def _act(self, x: torch.Tensor, elems: Params, inverse: bool) -> torch.Tensor:
+        imgs, shape = as_images(x)
+        _check_square(shape, "Dihedral (D4)")
+        k, f = elems["k"] % 4, elems["flip"]
+
+        def act(v: torch.Tensor, code: int) -> torch.Tensor:
+            q, flip = code // 2, code % 2
+            if inverse:
+                v = torch.rot90(v, -q, dims=(-2, -1)) if q else v
+                return torch.flip(v, dims=(-1,)) if flip else v
+            v = torch.flip(v, dims=(-1,)) if flip else v
+            return torch.rot90(v, q, dims=(-2, -1)) if q else v
+
+        return by_code(imgs, 2 * k + f, act).reshape(shape)
+
+
+def _plain_long(p: Any) -> torch.Tensor:
+    t = p.as_subclass(torch.Tensor) if isinstance(p, torch.Tensor) else torch.as_tensor(p)
+    return t.long()

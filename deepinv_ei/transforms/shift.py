@@ -2,29 +2,48 @@ r"""Circular integer shifts: the translation group :math:`\mathbb{Z}_H \times \m
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
-from deepinv_ei.transforms.base import GroupTransform, Params, cartesian, sample_uniform
+from deepinv_ei.transforms.base import (
+    GroupTransform,
+    Params,
+    as_images,
+    cartesian,
+    check_finite_number,
+    sample_uniform,
+    sample_without_replacement,
+)
 
 
 class Shift(GroupTransform):
-    r"""Circular shift by integer offsets, one random offset pair per output image.
+    r"""Circular shift by integer offsets; a drop-in for :class:`deepinv.transform.Shift`.
 
     .. math::
 
         (T_g x)[i, j] = x[(i - s_y) \bmod H,\ (j - s_x) \bmod W],\qquad g = (s_y, s_x),
 
-    the convention of :func:`torch.roll` and of :class:`deepinv.transform.Shift`. It is a
-    permutation of the pixels, so :math:`T_g^\top = T_g^{-1} = T_{-g}` exactly.
+    the convention of :func:`torch.roll` and of deepinv. It is a permutation of the pixels, so
+    :math:`T_g^\top = T_g^{-1} = T_{-g}` exactly.
 
-    :param int max_shift: draw offsets in :math:`\{-m, \dots, m\}` per axis; ``None`` (default)
-        draws uniformly from the whole group :math:`\{0, \dots, H-1\}`.
-    :param bool nonzero: exclude offset 0 on each axis, as the EI paper does (offsets
-        :math:`\pm 1..H-1`).
+    Offsets are drawn from :math:`\{-m, \dots, m-1\}` per axis with :math:`m = \lfloor
+    \text{shift\_max} \cdot H \rfloor` (deepinv's range; with the default ``shift_max=1`` every
+    residue modulo :math:`H` is equally likely). With ``per_sample=True`` (default) each output
+    image gets its own offsets; with ``per_sample=False`` the ``n_trans`` copies get distinct
+    offsets shared by the batch, drawn exactly as deepinv draws them.
+
+    :param float shift_max: maximum shift as a fraction of the height/width (deepinv's meaning).
+    :param bool nonzero: exclude offsets :math:`\equiv 0` on each axis, as the EI paper does.
+    :param bool per_sample: one element per output image (``True``) or per copy (``False``).
     :param int n_trans: copies per image.
     :param torch.Generator rng: random generator.
+    :param bool constant_shape: accepted for deepinv compatibility (shifts keep the shape).
+    :param bool flatten_video_input: accept 5-D video input.
+    :param device: device of a generator created here.
 
-    Parameters: ``y_shift`` and ``x_shift``, integer tensors of shape ``(L,)``.
+    Parameters: ``x_shift`` and ``y_shift``, integer tensors of shape ``(N,)`` or ``(N, K)``;
+    one left out is 0 (deepinv's convention), and shorter lists are padded with 0.
 
     :Examples:
 
@@ -35,64 +54,98 @@ class Shift(GroupTransform):
     >>> p = T.get_params(x)
     >>> T.transform(x, **p).shape
     torch.Size([3, 1, 4, 4])
-    >>> bool((T.inverse(T.transform(x, **p), **p) == x).all())
+    >>> bool((T.inverse(T.transform(x, **p), batchwise=False, **p) == x).all())
+    True
+    >>> torch.equal(T(x, x_shift=[1]), torch.roll(x, 1, dims=-1))
     True
     """
 
-    param_spec = {"y_shift": (), "x_shift": ()}
+    param_spec = {"x_shift": (), "y_shift": ()}
 
     def __init__(
         self,
-        *,
-        max_shift: int | None = None,
+        *args: Any,
+        shift_max: float = 1.0,
         nonzero: bool = False,
+        per_sample: bool = True,
         n_trans: int = 1,
         rng: torch.Generator | None = None,
+        constant_shape: bool = True,
+        flatten_video_input: bool = True,
+        device: torch.device | str | None = None,
     ) -> None:
-        super().__init__(n_trans=n_trans, rng=rng)
-        if max_shift is not None and (
-            isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0
-        ):
-            raise ValueError(f"max_shift must be a non-negative integer or None, got {max_shift!r}")
-        if max_shift == 0 and nonzero:
-            raise ValueError("max_shift=0 with nonzero=True leaves no offset to draw")
-        self.max_shift = max_shift
-        self.nonzero = bool(nonzero)
+        super().__init__(
+            *args,
+            n_trans=n_trans,
+            rng=rng,
+            constant_shape=constant_shape,
+            flatten_video_input=flatten_video_input,
+            device=device,
+            per_sample=per_sample,
+        )
+        self.shift_max = check_finite_number("Shift", "shift_max", shift_max, minimum=0.0)
+        if not isinstance(nonzero, bool):
+            raise TypeError(f"Shift: nonzero must be a bool, got {nonzero!r}")
+        self.nonzero = nonzero
 
     def _offsets(self, size: int) -> torch.Tensor:
-        if self.max_shift is None:
-            values = torch.arange(size)
-        else:
-            m = self.max_shift
-            values = torch.arange(-m, m + 1)
+        m = int(self.shift_max * size)
+        values = torch.arange(-m, m) if m > 0 else torch.zeros(1, dtype=torch.long)
         if self.nonzero:
             values = values[values % size != 0]
-        if len(values) == 0:
-            raise ValueError(f"no nonzero offset exists for an axis of size {size}")
+            if len(values) == 0:
+                raise ValueError(
+                    f"Shift(nonzero=True, shift_max={self.shift_max}) leaves no nonzero offset "
+                    f"on an axis of size {size}"
+                )
         return values
 
-    def _sample_params(self, n: int, shape: tuple[int, ...], generator: torch.Generator) -> Params:
+    def _sample(self, n: int, shape: tuple[int, ...], generator: torch.Generator) -> Params:
         H, W = shape[-2:]
         return {
-            "y_shift": sample_uniform(self._offsets(H), n, generator),
             "x_shift": sample_uniform(self._offsets(W), n, generator),
+            "y_shift": sample_uniform(self._offsets(H), n, generator),
         }
+
+    def _sample_copies(self, shape: tuple[int, ...]) -> Params:
+        H, W = shape[-2:]
+        out = {}
+        for key, size in (("x_shift", W), ("y_shift", H)):
+            values = self._offsets(size)
+            if len(values) == 1 and not self.nonzero:  # deepinv: no draw when shift_max*size < 1
+                out[key] = torch.zeros(self.n_trans, dtype=torch.long)
+            else:
+                out[key] = sample_without_replacement(values, self.n_trans, self.rng)
+        return out
 
     def _support(self, shape: tuple[int, ...]) -> Params:
         H, W = shape[-2:]
         # Distinct residues only: offsets m and m - H are the same group element.
-        ys = torch.unique(self._offsets(H) % H)
         xs = torch.unique(self._offsets(W) % W)
-        y, x = cartesian(ys, xs)
-        return {"y_shift": y, "x_shift": x}
+        ys = torch.unique(self._offsets(H) % H)
+        x, y = cartesian(xs, ys)
+        return {"x_shift": x, "y_shift": y}
 
-    def _transform(
-        self, x: torch.Tensor, y_shift: torch.Tensor, x_shift: torch.Tensor
-    ) -> torch.Tensor:
-        if y_shift.is_floating_point() or x_shift.is_floating_point():
-            raise ValueError("Shift offsets must be integers")
-        L, C, H, W = x.shape
-        rows = (torch.arange(H, device=x.device) - y_shift.view(-1, 1)) % H  # (L, H)
-        cols = (torch.arange(W, device=x.device) - x_shift.view(-1, 1)) % W  # (L, W)
-        x = x.gather(-2, rows.view(L, 1, H, 1).expand(L, C, H, W))
-        return x.gather(-1, cols.view(L, 1, 1, W).expand(L, C, H, W))
+    def _missing(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(like, dtype=torch.long)
+
+    def _check_values(self, params: Params) -> None:
+        for key, p in params.items():
+            if p.is_floating_point():
+                if not bool(torch.isfinite(p).all()) or not bool((p == p.round()).all()):
+                    raise ValueError(
+                        f"Shift offsets must be integers, got {key}={p.flatten()[:8].tolist()}"
+                    )
+            elif p.is_complex() or p.dtype == torch.bool:
+                raise TypeError(f"Shift offsets must be integers, got dtype {p.dtype} for {key}")
+            params[key] = p.long()
+
+    def _act(self, x: torch.Tensor, elems: Params, inverse: bool) -> torch.Tensor:
+        sign = -1 if inverse else 1
+        imgs, shape = as_images(x)
+        L, C, H, W = imgs.shape
+        rows = (torch.arange(H, device=x.device) - sign * elems["y_shift"].view(-1, 1)) % H
+        cols = (torch.arange(W, device=x.device) - sign * elems["x_shift"].view(-1, 1)) % W
+        out = imgs.gather(-2, rows.view(L, 1, H, 1).expand(L, C, H, W))
+        out = out.gather(-1, cols.view(L, 1, 1, W).expand(L, C, H, W))
+        return out.reshape(shape)
