@@ -19,9 +19,14 @@ sys.path.insert(0, str(DOCS / "_ext"))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import torch  # noqa: E402
 from offline_inventory import write_inventories  # noqa: E402
 
 import deepinv_ei  # noqa: E402
+
+# The gallery's networks are tiny: one torch thread is as fast, and on a machine whose cores are
+# busy with other work, torch's other threads would spin-wait and slow the examples many times.
+torch.set_num_threads(1)
 
 # -- Project -----------------------------------------------------------------------------------
 project = "deepinv-ei"

@@ -33,7 +33,7 @@ from deepinv_ei.models import EIUNet, ei_reconstructor
 from deepinv_ei.transforms import Shift
 
 torch.manual_seed(0)
-images = natural_images(size=32, n_train=24, n_test=4, seed=0)
+images = natural_images(size=32, n_train=48, n_test=4, seed=0)
 physics = dinv.physics.Inpainting(
     img_size=(3, 32, 32), mask=0.7, rng=torch.Generator().manual_seed(0)
 )
@@ -63,7 +63,7 @@ trainer = dinv.Trainer(
     optimizer=torch.optim.Adam(model.parameters(), lr=3e-3),
     train_dataloader=train_loader,
     losses=losses,
-    epochs=20,
+    epochs=50,
     online_measurements=True,
     save_path=None,
     device="cpu",

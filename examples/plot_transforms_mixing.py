@@ -22,7 +22,7 @@ from deepinv_ei.loss import EILoss
 from deepinv_ei.transforms import Rotate, Shift
 
 x = natural_images(size=64, n_train=4, n_test=1).train[:4]
-mixed = Shift(max_shift=16, rng=torch.Generator().manual_seed(0)) * dinv.transform.Reflect(
+mixed = Shift(rng=torch.Generator().manual_seed(0)) * dinv.transform.Reflect(
     dim=[-1], rng=torch.Generator().manual_seed(1)
 )
 x_mixed = mixed(x)
@@ -31,13 +31,12 @@ print(type(mixed).__name__, tuple(x.shape), "->", tuple(x_mixed.shape))
 # %%
 # One element per image, and exact inverses
 # -----------------------------------------
-# Our :class:`~deepinv_ei.transforms.Shift` draws a shift for each image; its parameters are
-# tensors with one entry per output, and ``inverse`` undoes ``transform`` exactly.
-T = Shift(n_trans=2, rng=torch.Generator().manual_seed(2))
+# Our :class:`~deepinv_ei.transforms.Shift` draws a shift for each image (the offsets printed
+# below), and ``inverse`` undoes ``transform`` exactly: shifts are pixel permutations.
+T = Shift(rng=torch.Generator().manual_seed(2))
 params = T.get_params(x)
-shifts = list(zip(params["y_shift"].tolist(), params["x_shift"].tolist(), strict=True))
-print("shifts (y, x) per output image:", shifts)
-assert torch.equal(T.inverse(T.transform(x, **params), **params), x.repeat(2, 1, 1, 1))
+print({name: value.tolist() for name, value in params.items()})
+assert torch.equal(T.inverse(T.transform(x, **params), **params), x)
 
 fig, axes = plt.subplots(2, 4, figsize=(8, 4.2))
 for j in range(4):
@@ -70,5 +69,7 @@ ours = EILoss(transform=dinv.transform.Rotate(multiples=90), weight=1.0)
 ours_mixed = EILoss(transform=Rotate(multiples=90) * dinv.transform.Shift(), weight=1.0)
 print("deepinv EILoss + our Shift:", float(theirs(x_net=x_net, physics=physics, model=model)))
 print("our EILoss + deepinv Rotate:", ours(x_net=x_net, physics=physics, model=model).tolist())
-print("our EILoss + Rotate * Shift:", ours_mixed(x_net=x_net, physics=physics, model=model).shape)
+print(
+    "our EILoss + Rotate * Shift:", ours_mixed(x_net=x_net, physics=physics, model=model).tolist()
+)
 plt.show()
