@@ -48,7 +48,7 @@ blur = dinv.physics.BlurFFT(size, filter=kernel)
 reports = {
     "blur + shifts": identifiability(blur, Shift(), size),
     "blur + quarter turns": identifiability(blur, Rotate(multiples=90), size),
-    "blur + flips": identifiability(blur, Reflect(dims=(-2, -1)), size),
+    "blur + flips": identifiability(blur, Reflect(), size),
     "inpainting alone": alone,
     "inpainting + shifts": shifts,
 }
