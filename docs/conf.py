@@ -121,10 +121,6 @@ html_sidebars = {"index": []}
 mathjax_path = "mathjax/tex-chtml.js"  # in _static, copied there by sphinx-mathjax-offline
 mathjax3_config = {"tex": {"macros": {"rank": r"\operatorname{rank}"}}}
 
-# The user guide's toctree ends with a catch-all ``*`` so that a new page is listed without an
-# edit of the index; on a tree with no page beyond the listed ones that pattern matches nothing.
-suppress_warnings = ["toc.empty_glob"]
-
 
 # -- Docstrings of re-exported constants -------------------------------------------------------
 def _constant_doc(app, what, name, obj, options, lines):
