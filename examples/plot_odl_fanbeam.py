@@ -83,6 +83,7 @@ trainer = dinv.Trainer(
     verbose=False,
     show_progress_bar=False,
     metrics=[],
+    non_blocking_transfers=False,
 )
 start = time.perf_counter()
 model = trainer.train().eval()

@@ -86,6 +86,8 @@ def train(losses, seed=0):
         verbose=False,
         show_progress_bar=False,
         metrics=[],
+        non_blocking_transfers=False,
+    non_blocking_transfers=False,
     )
     return trainer.train().eval()
 
