@@ -87,7 +87,6 @@ def train(losses, seed=0):
         show_progress_bar=False,
         metrics=[],
         non_blocking_transfers=False,
-    non_blocking_transfers=False,
     )
     return trainer.train().eval()
 
