@@ -89,7 +89,6 @@ sphinx_gallery_conf = {
     "ignore_pattern": r"__init__\.py",
     "within_subsection_order": "gallery_order.ExampleOrder",
     "image_scrapers": ("matplotlib",),
-    "reference_url": {"deepinv_ei": None},
     "backreferences_dir": "gen_modules/backreferences",
     "doc_module": ("deepinv_ei",),
     "download_all_examples": False,
