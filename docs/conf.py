@@ -115,7 +115,8 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": []}
+# The user-guide pages (top level) have no sub-pages: no empty left sidebar there.
+html_sidebars = {"*": []}
 
 # -- Math --------------------------------------------------------------------------------------
 mathjax_path = "mathjax/tex-chtml.js"  # in _static, copied there by sphinx-mathjax-offline
