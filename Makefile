@@ -46,6 +46,6 @@ docs: $(DOCS_STAMP)
 	$(PY) docs/_ext/check_links.py docs/_build/html
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache build
 	rm -rf docs/_build docs/api/generated docs/auto_examples docs/gen_modules docs/sg_execution_times.rst
+	rm -rf $(VENV) $(OUT) .pytest_cache build
 	rm -f deepinv_ei/odl/backends/_spmm.*.so
