@@ -25,12 +25,14 @@ from pathlib import Path
 DEEPINV_URL = "https://deepinv.github.io/deepinv/"
 ODL_URL = "https://odlgroup.github.io/odl/"
 
-# The modules of deepinv's API reference (one page per module, one stub per public name).
+# The modules of deepinv's API reference (one page per module, one stub per public name). An
+# object exported by several is documented under the first: deepinv lists its metrics as
+# ``deepinv.loss.metric.PSNR``, so that module comes before ``deepinv.loss``.
 DEEPINV_MODULES = (
     "deepinv.datasets",
     "deepinv.distributed",
-    "deepinv.loss",
     "deepinv.loss.metric",
+    "deepinv.loss",
     "deepinv.models",
     "deepinv.optim",
     "deepinv.physics",
@@ -85,6 +87,14 @@ def deepinv_entries() -> list[tuple[str, str, str]]:
             modules.append((modname, importlib.import_module(modname)))
         except ImportError:  # a module of another deepinv version
             continue
+    # Aliases such as ``deepinv.metric`` (an attribute naming ``deepinv.loss.metric``): their
+    # names resolve too, to the page of the first module above.
+    listed = {modname for modname, _ in modules}
+    for name, module in list(vars(top).items()):
+        alias = f"deepinv.{name}"
+        if inspect.ismodule(module) and alias not in listed and not name.startswith("_"):
+            if module.__name__.startswith("deepinv."):
+                modules.append((alias, module))
     for modname, module in modules:
         for name, obj in _public(module):
             if not getattr(obj, "__module__", "").startswith("deepinv"):
