@@ -98,7 +98,9 @@ NATURAL_IMAGES: dict[str, Callable[[], np.ndarray]] = {
     "rocket": _skimage("rocket"),
     "flower": _sklearn("flower.jpg"),
 }
+#: The photographs of the training part of :func:`natural_images`, in order.
 NATURAL_TRAIN = ("astronaut", "coffee", "chelsea", "motorcycle", "china")
+#: The photographs of the test part of :func:`natural_images`.
 NATURAL_TEST = ("rocket", "flower")
 
 

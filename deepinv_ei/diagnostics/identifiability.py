@@ -32,6 +32,7 @@ import torch
 
 from deepinv_ei.transforms.base import GroupTransform
 
+#: The values of ``identifiability(..., method=...)``.
 METHODS = ("auto", "dense", "iterative")
 DENSE_MAX_N = 2500
 #: Default memory limit of the dense method (bytes), see :func:`dense_memory_bytes`.

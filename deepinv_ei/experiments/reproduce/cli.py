@@ -30,6 +30,7 @@ from .run import RunConfig, run
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line's argument parser (``deepinv-ei-reproduce --help``)."""
     ap = argparse.ArgumentParser(
         prog="deepinv-ei-reproduce",
         description="Reproduce the ICCV 2021 Equivariant Imaging results (A†y, MC, EI, supervised).",
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(argv: list[str] | None = None) -> RunConfig:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) into a :class:`RunConfig`."""
     ap = build_parser()
     args = ap.parse_args(argv)
     try:

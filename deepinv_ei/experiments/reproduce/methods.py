@@ -14,6 +14,7 @@ import deepinv as dinv
 from .profiles import METHODS, TaskProfile
 
 TRAINED = tuple(m for m in METHODS if m != "pinv")
+#: The name of each method in tables and figures.
 LABELS = {
     "pinv": "A†y",
     "mc": "MC",

@@ -14,9 +14,13 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+#: The tasks of the paper: sparse-view CT, inpainting, compressed sensing.
 TASKS = ("ct", "inpainting", "cs")
+#: The profiles, from seconds (``smoke``) to the paper's protocol (``paper``, for a GPU).
 PROFILES = ("smoke", "quick", "long", "paper")
+#: Every method the reproduction can train or evaluate.
 METHODS = ("pinv", "mc", "ei", "sup", "rei", "sup_ei")
+#: The methods of a run without ``--methods``.
 DEFAULT_METHODS = ("pinv", "mc", "ei", "sup")
 
 

@@ -49,6 +49,21 @@ from .training import CHECKPOINT, EpochSampler, ReproTrainer
 
 @dataclass(frozen=True)
 class RunConfig:
+    """What one reproduction run does: the options of the command line, as a frozen dataclass.
+
+    :param tasks: tasks among :data:`TASKS` (``"ct"``, ``"inpainting"``, ``"cs"``).
+    :param methods: methods among :data:`METHODS`, e.g. ``("pinv", "mc", "ei", "sup")``.
+    :param profile: one of :data:`PROFILES`.
+    :param out: the results folder (``results.json``, ``results.md``, figures, checkpoints).
+    :param data_dir: the paper's data sets; ``None`` for the embedded data.
+    :param device: torch device.
+    :param seed: seed of the data, the networks and the group samplers.
+    :param resume: continue an interrupted run from ``out``.
+    :param verbose: print progress.
+    :param overrides: ``(name, value)`` pairs that change a :class:`TaskProfile` field for
+        every task (``--set name=value``).
+    """
+
     tasks: tuple[str, ...]
     methods: tuple[str, ...]
     profile: str = "quick"
