@@ -10,8 +10,8 @@ OUT    ?= results
 
 venv: $(STAMP)
 
-# setup.py compiles the matrix backend's kernel (deepinv_ei/odl/backends/_spmm.c) in place.
-$(STAMP): pyproject.toml setup.py deepinv_ei/odl/backends/_spmm.c
+# A pure-Python package: nothing is compiled at install.
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
@@ -35,4 +35,3 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache build
-	rm -f deepinv_ei/odl/backends/_spmm.*.so

@@ -35,15 +35,15 @@ class AstraBackend(Backend):
     """
 
     name = "astra"
+    option_names = ("num_threads", "proj_type")
 
     def __init__(
         self,
         op: odl.Operator,
         num_threads: int | None = None,
         proj_type: str | None = None,
-        **options,
     ):
-        super().__init__(op, **options)
+        super().__init__(op)
         reason = self.unsupported_reason(op, torch.device("cpu"))
         if reason:
             raise ValueError(reason)
