@@ -129,6 +129,27 @@ def geometry_key(ray_trafo: RayTransform, proj_type: str | None = None) -> str |
     return h.hexdigest()
 
 
+def astra_cpu_unsupported_reason(ray_trafo: RayTransform, backend: str) -> str | None:
+    """Why ASTRA's CPU projectors cannot apply ``ray_trafo`` as ODL's ``astra_cpu`` would, or
+    ``None`` if they can (2D, flat detector, uniform detector partition)."""
+    g = ray_trafo.geometry
+    if g.ndim != 2:
+        return (
+            f"backend {backend!r} needs a 2D geometry (ASTRA's CPU projectors are 2D only), got "
+            f"a {g.ndim}D {type(g).__name__}"
+        )
+    try:
+        astra_cpu_geometries(ray_trafo)
+    except (ValueError, NotImplementedError, TypeError) as err:
+        return (
+            f"backend {backend!r} needs a geometry and image grid that ODL can hand to ASTRA's "
+            f"CPU projectors (flat detector, uniform detector partition, square pixels); "
+            f"{type(g).__name__} with {type(g.detector).__name__} on a grid with cells "
+            f"{tuple(float(c) for c in ray_trafo.domain.cell_sides)}: {err}"
+        )
+    return None
+
+
 def astra_cpu_projector(ray_trafo: RayTransform, proj_type: str | None = None) -> int:
     """Create an ASTRA CPU projector for a 2D ray transform, exactly as ODL's ``astra_cpu``."""
     from odl.applications.tomo.backends.astra_setup import astra_projector

@@ -249,13 +249,11 @@ class OperatorModule(torch.nn.Module):
     def __getstate__(self) -> dict:
         _forget_local_caches(self.op)
         state = self.__dict__.copy()
-        state.pop("_backends_lock", None)
-        if not self._is_transpose:  # the transpose is rebuilt on use
-            state["_transpose"] = None
+        state.pop("_backends_lock", None)  # a lock belongs to one process
         return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        super().__setstate__(state)
         self._backends_lock = threading.Lock()
 
     def extra_repr(self) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 import odl
 import torch
 
-from ..geometry import astra_cpu_projector, is_ray_transform
+from ..geometry import astra_cpu_projector, astra_cpu_unsupported_reason, is_ray_transform
 from .base import Backend
 
 
@@ -69,9 +69,7 @@ class AstraBackend(Backend):
                 "backend='matrix' (exact, 2D, any device) or 'odl' (per sample on the GPU "
                 "through ODL's astra_cuda, no host copies)"
             )
-        if op.geometry.ndim != 2:
-            return f"ASTRA's CPU projectors are 2D only, got a {op.geometry.ndim}D {type(op.geometry).__name__}"
-        return None
+        return astra_cpu_unsupported_reason(op, "astra")
 
     def _projector(self) -> int:
         self._ensure_runtime()  # a forked child makes its own projectors and threads

@@ -24,7 +24,13 @@ import odl
 import scipy.sparse as sp
 import torch
 
-from ..geometry import astra_cpu_projector, estimate_matrix_nnz, geometry_key, is_ray_transform
+from ..geometry import (
+    astra_cpu_projector,
+    astra_cpu_unsupported_reason,
+    estimate_matrix_nnz,
+    geometry_key,
+    is_ray_transform,
+)
 from . import matrix_cache
 from .base import Backend
 
@@ -151,18 +157,7 @@ class MatrixBackend(Backend):
     def unsupported_reason(cls, op, device) -> str | None:
         if not is_ray_transform(op):
             return f"backend 'matrix' needs an odl RayTransform, got {type(op).__name__}"
-        if op.geometry.ndim != 2:
-            return (
-                f"backend 'matrix' needs a 2D geometry (ASTRA computes system matrices of its 2D "
-                f"CPU projectors only), got a {op.geometry.ndim}D {type(op.geometry).__name__}"
-            )
-        if geometry_key(op) is None:
-            return (
-                f"backend 'matrix' needs a geometry ODL can hand to ASTRA's CPU projectors (flat "
-                f"detector, uniform detector partition); got {type(op.geometry).__name__} with "
-                f"{type(op.geometry.detector).__name__}"
-            )
-        return None
+        return astra_cpu_unsupported_reason(op, "matrix")
 
     @staticmethod
     def estimated_bytes(op, dtype: torch.dtype) -> int:
