@@ -164,3 +164,21 @@ def test_stored_values_are_the_float64_matrix_exactly(tmp_path):
     matrix_cache.disk_store(path, key, ref)
     back = matrix_cache.disk_load(path, key, ref.shape)
     assert back is not None and (back != ref).nnz == 0
+
+
+def test_operator_function_builds_once_per_operator_and_frees_with_it(count_builds):
+    from deepinv_ei.odl import OperatorFunction
+
+    ray = _ray(22, 5)
+    before = matrix_cache.cached_in_memory()
+    x = torch.rand(3, 22, 22, requires_grad=True)
+    for _ in range(2):
+        OperatorFunction.apply(ray, x).sum().backward()
+    assert count_builds == [1]
+    torch.testing.assert_close(
+        OperatorFunction.apply(ray, x.detach()), OperatorModule(ray)(x.detach())
+    )
+    assert matrix_cache.cached_in_memory() == before + 1
+    del ray
+    gc.collect()
+    assert matrix_cache.cached_in_memory() == before

@@ -15,7 +15,6 @@ work. Non-linear operators and functionals go through ODL per sample, with the g
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import Any
 
 import odl
@@ -261,21 +260,20 @@ class OperatorModule(torch.nn.Module):
         return f"{kind}{type(self.op).__name__}: {self.in_shape} -> {self.out_shape}, backend={self.backend!r}"
 
 
-# One module per operator for OperatorFunction.apply, dropped with the operator.
-_function_modules: dict[int, OperatorModule] = {}
-_function_lock = threading.Lock()
+_MODULE_ATTRIBUTE = "_deepinv_ei_module"
 
 
 def _module_for(operator: odl.Operator) -> OperatorModule:
-    key = id(operator)
-    with _function_lock:
-        module = _function_modules.get(key)
-        if module is not None and module.op is operator:
-            return module
+    """The module :class:`OperatorFunction` uses for ``operator``, made once and kept on the
+    operator itself, so that it (and its system matrix) lives exactly as long as the operator."""
+    module = getattr(operator, _MODULE_ATTRIBUTE, None)
+    if isinstance(module, OperatorModule) and module.op is operator:
+        return module
     module = OperatorModule(operator)
-    with _function_lock:
-        _function_modules[key] = module
-    weakref.finalize(operator, _function_modules.pop, key, None)
+    try:
+        setattr(operator, _MODULE_ATTRIBUTE, module)
+    except AttributeError:  # an operator with __slots__: a new module per call
+        pass
     return module
 
 
@@ -285,7 +283,7 @@ class OperatorFunction(torch.autograd.Function):
     The call convention of ``odl.contrib.torch.OperatorFunction``: ``x`` has shape
     ``(*extra, *op.domain.shape)`` and the result ``(*extra, *op.range.shape)`` (``(*extra,)`` for
     a functional), on ``x``'s device and in ``x``'s dtype. The computation is that of
-    :class:`OperatorModule` (one module per operator, kept while the operator lives): batched
+    :class:`OperatorModule` (one module per operator, kept on the operator): batched
     backends and the plain transpose for linear operators, ODL's ``derivative(x).adjoint`` per
     sample for the others. ``op`` may also be an :class:`OperatorModule`.
 
