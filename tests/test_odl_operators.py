@@ -220,8 +220,7 @@ def test_matrix_backend_on_cuda_matches_cpu_without_host_copies(dtype):
 
 @pytest.mark.parametrize("backend", RAY_BACKENDS)
 def test_modules_survive_deepcopy(backend):
-    # (pickle: ODL 1.0 operators themselves often cannot be pickled -- RayTransform.adjoint is a
-    # local class, MatrixOperator holds a module -- with or without this package.)
+    # (pickling: tests/test_operator_robustness.py)
     import copy
 
     ray = ray_transform("parallel")
