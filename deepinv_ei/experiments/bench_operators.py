@@ -551,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {
             "device": args.device,
             "repeats": args.repeats,
+            "threads": args.threads,
             "versions": _versions(),
             "results": results,
         }

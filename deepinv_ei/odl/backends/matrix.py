@@ -77,8 +77,8 @@ def to_torch_csr(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
         return torch.sparse_csr_tensor(
-            torch.from_numpy(mat.indptr.astype(np.int32)),
-            torch.from_numpy(mat.indices.astype(np.int32)),
+            torch.from_numpy(np.asarray(mat.indptr, dtype=np.int32)),  # no copy if int32
+            torch.from_numpy(np.asarray(mat.indices, dtype=np.int32)),
             torch.from_numpy(mat.data).to(dtype),
             size=mat.shape,
         ).to(device)

@@ -150,7 +150,8 @@ def disk_store(path: Path, geometry_digest: str, mat: sp.csr_matrix) -> None:
     as32 = data.astype(np.float32)
     if np.array_equal(as32, data):  # ASTRA's weights are float32 numbers
         data = as32
-    indptr = mat.indptr.astype(np.int64)
+    index = np.int32 if mat.nnz < 2**31 else np.int64  # what the torch CSR tensors use
+    indptr = mat.indptr.astype(index)
     indices = mat.indices.astype(np.int32)
     header = {
         "format": _FORMAT,
