@@ -44,6 +44,7 @@ def test_modules_share_a_matrix_and_free_it_with_the_last_of_them(count_builds):
     ray = _ray(21, 7)
     x = torch.rand(2, 21, 21)
     A, B = OperatorModule(ray), OperatorModule(_ray(21, 7))  # equal geometry, other objects
+    gc.collect()  # modules of earlier tests
     before = matrix_cache.cached_in_memory()
     torch.testing.assert_close(A(x), B(x))
     assert count_builds == [1]
@@ -170,6 +171,7 @@ def test_operator_function_builds_once_per_operator_and_frees_with_it(count_buil
     from deepinv_ei.odl import OperatorFunction
 
     ray = _ray(22, 5)
+    gc.collect()  # modules of earlier tests
     before = matrix_cache.cached_in_memory()
     x = torch.rand(3, 22, 22, requires_grad=True)
     for _ in range(2):
