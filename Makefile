@@ -11,8 +11,8 @@ OUT    ?= results
 
 venv: $(STAMP)
 
-# setup.py compiles the matrix backend's kernel (deepinv_ei/odl/backends/_spmm.c) in place.
-$(STAMP): pyproject.toml setup.py deepinv_ei/odl/backends/_spmm.c
+# A pure-Python package: nothing is compiled at install.
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
@@ -48,4 +48,3 @@ docs: $(DOCS_STAMP)
 clean:
 	rm -rf docs/_build docs/api/generated docs/auto_examples docs/gen_modules docs/sg_execution_times.rst
 	rm -rf $(VENV) $(OUT) .pytest_cache build
-	rm -f deepinv_ei/odl/backends/_spmm.*.so

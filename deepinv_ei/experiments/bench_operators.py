@@ -8,13 +8,20 @@ do not mix). Prints a table with ratios against ``odl.contrib.torch.OperatorModu
 the same run, and writes JSON with ``--json``.
 
 Methods: ``ours-matrix`` and ``ours-astra`` (``deepinv_ei.odl.OperatorModule``),
-``odl-contrib`` (``odl.contrib.torch.OperatorModule``), ``astra-raw`` (ASTRA's CPU projector per
-sample, no autograd: FP then BP), ``deepinv-tomography`` (``deepinv.physics.Tomography``).
+``scipy-matrix`` (the same system matrix in SciPy CSR, batch as columns, as an autograd
+function), ``odl-contrib`` (``odl.contrib.torch.OperatorModule``), ``astra-raw`` (ASTRA's CPU
+projector per sample, no autograd: FP then BP), ``deepinv-tomography``
+(``deepinv.physics.Tomography``).
+
+``--layouts`` instead times the ways of storing and applying the matrix with torch's sparse
+product (index width, input layout, ``addmm`` into a buffer, the CSC view ``A.t()`` for the
+transpose, the batch as rows) next to SciPy.
 
 Usage::
 
     python benchmarks/bench_operators.py  (or python -m deepinv_ei.experiments.bench_operators) [--sizes 128x50 256x180] [--batches 1 8 32]
         [--repeats 3] [--methods ...] [--json results/bench_operators.json] [--device cpu]
+        [--threads N] [--layouts]
 """
 
 from __future__ import annotations
@@ -30,10 +37,19 @@ import sys
 import time
 from pathlib import Path
 
-METHODS = ("ours-matrix", "ours-astra", "odl-contrib", "astra-raw", "deepinv-tomography")
+METHODS = (
+    "ours-matrix",
+    "ours-astra",
+    "scipy-matrix",
+    "odl-contrib",
+    "astra-raw",
+    "deepinv-tomography",
+)
 ANCHOR = "odl-contrib"
+#: The same matrix in SciPy: ours-matrix must never be slower.
+SCIPY_ANCHOR = "scipy-matrix"
 MODES = ("forward", "transpose", "fwd+bwd")
-#: Issue #2's CPU targets: (size, views) -> minimum fwd+bwd ratio vs the anchor at batch 32.
+#: CPU targets: (size, views) -> minimum fwd+bwd ratio vs the anchor at batch 32.
 SPEED_TARGETS = {(128, 50): 40.0, (256, 180): 25.0}
 MEMORY_TARGET_MIB = {(256, 180): 1024.0}
 
@@ -65,9 +81,38 @@ def _build(method: str, size: int, views: int, device: str, threads: int | None 
     if method.startswith("ours-"):
         from deepinv_ei.odl import OperatorModule
 
-        A = OperatorModule(ray, backend=method.split("-", 1)[1], num_threads=threads)
+        backend = method.split("-", 1)[1]
+        options = {"num_threads": threads} if backend == "astra" else {}
+        A = OperatorModule(ray, backend=backend, **options)
         A(torch.zeros(1, 1, size, size, device=device))  # builds the matrix / projectors
         return A, A.T, fwd_bwd_of(A), ray.range.shape
+    if method == "scipy-matrix":
+        from deepinv_ei.odl import system_matrix
+
+        mat = system_matrix(ray, dtype=np.float32)
+        mat_t = mat.T.tocsr()
+
+        def product(m, out_shape):
+            def run(x):
+                flat = x.detach().cpu().numpy().reshape(x.shape[0], -1)
+                out = np.ascontiguousarray((m @ flat.T).T)
+                return torch.from_numpy(out).reshape(x.shape[0], 1, *out_shape)
+
+            return run
+
+        fwd = product(mat, ray.range.shape)
+        bwd = product(mat_t, ray.domain.shape)
+
+        class _Scipy(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return fwd(x)
+
+            @staticmethod
+            def backward(ctx, g):
+                return bwd(g)
+
+        return fwd, bwd, fwd_bwd_of(_Scipy.apply), ray.range.shape
     if method == "odl-contrib":
         from odl.contrib.torch import OperatorModule as OdlContribModule
 
@@ -159,13 +204,116 @@ def run_worker(
     return results
 
 
+def cpu_info() -> dict:
+    """The CPU model and its vector instruction sets (from ``/proc/cpuinfo``, Linux)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                if flags and model:
+                    break
+    except OSError:
+        pass
+    wanted = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16")
+    simd = [f for f in wanted if f in flags]
+    return {"model": model, "simd": simd, "cores": os.cpu_count()}
+
+
+def run_layouts(size: int, views: int, batch: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Forward and transpose images/s of ways to store and apply one system matrix.
+
+    Variants: torch CSR with int32 or int64 indices, the batch as the dense operand's columns
+    given column-major (``A @ x.T``, no copy) or row-major (``A @ x.T.contiguous()``),
+    ``torch.addmm`` into a preallocated buffer, the CSC view ``A.t()`` instead of a stored
+    :math:`A^\top`, the batch as rows (dense @ sparse), the first half of the rows with twice
+    the batch (what the 90-degree symmetry of an angle set would allow), and SciPy.
+    """
+    import warnings
+
+    import numpy as np
+    import odl
+    import torch
+    from odl.applications.tomo import RayTransform, parallel_beam_geometry
+
+    from deepinv_ei.odl import system_matrix
+
+    warnings.simplefilter("ignore", UserWarning)
+    space = odl.uniform_discr([-size / 2] * 2, [size / 2] * 2, (size, size), dtype="float32")
+    ray = RayTransform(space, parallel_beam_geometry(space, num_angles=views), impl="astra_cpu")
+    mat = system_matrix(ray, dtype=np.float32)
+    mat_t = mat.T.tocsr()
+
+    def csr(m, idx):
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(m.indptr.astype(idx)),
+            torch.from_numpy(m.indices.astype(idx)),
+            torch.from_numpy(m.data),
+            size=m.shape,
+        )
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, mat.shape[1], generator=gen)
+    y = torch.rand(batch, mat.shape[0], generator=gen)
+    variants = {}
+    for name, idx in (("int32", np.int32), ("int64", np.int64)):
+        a, at = csr(mat, idx), csr(mat_t, idx)
+        variants[f"CSR {name}, A @ x.T"] = (
+            lambda a=a: (a @ x.T).T.contiguous(),
+            lambda at=at: (at @ y.T).T.contiguous(),
+        )
+        variants[f"CSR {name}, A @ x.T.contiguous()"] = (
+            lambda a=a: (a @ x.T.contiguous()).T.contiguous(),
+            lambda at=at: (at @ y.T.contiguous()).T.contiguous(),
+        )
+        variants[f"CSR {name}, torch.sparse.mm"] = (
+            lambda a=a: torch.sparse.mm(a, x.T).T.contiguous(),
+            lambda at=at: torch.sparse.mm(at, y.T).T.contiguous(),
+        )
+    a, at = csr(mat, np.int32), csr(mat_t, np.int32)
+    out_f, out_t = torch.empty(mat.shape[0], batch), torch.empty(mat.shape[1], batch)
+    variants["CSR int32, addmm(out=)"] = (
+        lambda: torch.addmm(out_f, a, x.T, beta=0, out=out_f).T.contiguous(),
+        lambda: torch.addmm(out_t, at, y.T, beta=0, out=out_t).T.contiguous(),
+    )
+    a_csc = a.t()  # CSC view of A^T
+    variants["CSR int32 A, CSC view A.t() for A^T"] = (
+        lambda: (a @ x.T).T.contiguous(),
+        lambda: (a_csc @ y.T).T.contiguous(),
+    )
+    variants["batch as rows, x @ A^T (CSR)"] = (lambda: x @ at, lambda: y @ a)
+    half = csr(mat[: mat.shape[0] // 2], np.int32)
+    x2 = torch.cat([x, x])
+    variants["half the rows, twice the batch"] = (lambda: (half @ x2.T).T.contiguous(), None)
+    xs, ys = x.numpy(), y.numpy()
+    variants["SciPy CSR"] = (
+        lambda: np.ascontiguousarray((mat @ xs.T).T),
+        lambda: np.ascontiguousarray((mat_t @ ys.T).T),
+    )
+    results = {}
+    for name, (fwd, tr) in variants.items():
+        entry = {}
+        for mode, fn in (("forward", fwd), ("transpose", tr)):
+            if fn is None:
+                continue
+            try:
+                entry[mode] = batch / _time(lambda _, fn=fn: fn(), x, repeats)
+            except RuntimeError as err:  # a layout torch does not support
+                entry[mode] = float("nan")
+                entry["error"] = str(err)[:100]
+        results[name] = entry
+    return results
+
+
 def _versions() -> dict:
     import astra
     import deepinv
     import odl
     import torch
-
-    from deepinv_ei.odl.backends.spmm import resolve_kernel
 
     return {
         "python": platform.python_version(),
@@ -176,7 +324,7 @@ def _versions() -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "machine": platform.machine(),
-        "matrix_kernel": resolve_kernel(),  # the CPU kernel of ours-matrix
+        "cpu": cpu_info(),
     }
 
 
@@ -213,7 +361,9 @@ def format_table(results: list[dict], batches: list[int]) -> str:
 
 
 def check_targets(results: list[dict], method: str = "ours-matrix", batch: int = 32) -> list[dict]:
-    """Compare ``method`` with the issue's targets (speed ratio and peak memory at ``batch``)."""
+    """Compare ``method`` with the targets: speed ratios against ``odl.contrib.torch`` and peak
+    memory at ``batch``, and never slower than SciPy's product on the same matrix (every batch
+    and mode measured)."""
     by_key = {(r["method"], r["size"], r["views"]): r for r in results if "error" not in r}
     rows = []
     for (size, views), target in SPEED_TARGETS.items():
@@ -229,6 +379,25 @@ def check_targets(results: list[dict], method: str = "ours-matrix", batch: int =
                 "met": ratio >= target,
             }
         )
+    for size, views in sorted({(r["size"], r["views"]) for r in results}):
+        ours, scipy = by_key.get((method, size, views)), by_key.get((SCIPY_ANCHOR, size, views))
+        if ours is None or scipy is None:
+            continue
+        ratios = [
+            ours["batches"][b][m] / scipy["batches"][b][m]
+            for b in ours["batches"]
+            if b in scipy["batches"]
+            for m in MODES
+        ]
+        if ratios:
+            rows.append(
+                {
+                    "what": f"slowest ratio vs {SCIPY_ANCHOR} {size}^2/{views} views, any batch/mode",
+                    "value": min(ratios),
+                    "target": 1.0,
+                    "met": min(ratios) >= 1.0,
+                }
+            )
     for (size, views), limit in MEMORY_TARGET_MIB.items():
         ours = by_key.get((method, size, views))
         if ours is None or str(batch) not in ours["batches"]:
@@ -290,6 +459,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="torch threads and this project's worker threads (default: torch's)",
     )
+    parser.add_argument(
+        "--layouts",
+        action="store_true",
+        help="time storage layouts of the matrix with torch's sparse product (batch: the largest)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--plot", type=Path, default=None, help="write a PNG bar chart here")
     parser.add_argument(
@@ -307,6 +481,25 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         )
+        return 0
+
+    if args.layouts:
+        import torch
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        cpu = cpu_info()
+        print(
+            f"CPU: {cpu['model']}, {' '.join(cpu['simd'])}; torch threads {torch.get_num_threads()}"
+        )
+        for sv in args.sizes:
+            size, views = map(int, sv.split("x"))
+            batch = max(args.batches)
+            print(f"\n## {size}x{size}, {views} views, batch {batch} (images/s, median)")
+            print(f"{'variant':<40}{'forward':>12}{'transpose':>12}")
+            for name, e in run_layouts(size, views, batch, args.repeats).items():
+                fwd, tr = e.get("forward", float("nan")), e.get("transpose", float("nan"))
+                print(f"{name:<40}{fwd:>12.0f}{tr:>12.0f}")
         return 0
 
     from tqdm import tqdm
@@ -339,16 +532,12 @@ def main(argv: list[str] | None = None) -> int:
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
 
     table = format_table(results, args.batches)
-    if args.device == "cpu":
-        from deepinv_ei.odl.backends.spmm import resolve_kernel
-
-        table += (
-            f"\n\nours-matrix CPU kernel: {resolve_kernel()} (set DEEPINV_EI_SPMM_KERNEL to pick)"
-        )
+    cpu = cpu_info()
+    table += f"\n\nCPU: {cpu['model']}, {cpu['cores']} cores, {' '.join(cpu['simd'])}"
     print(table)
     targets = check_targets(results)
     if targets:
-        print("\n## Targets (issue #2, 2-core CPU)")
+        print("\n## Targets")
         for t in targets:
             print(
                 f"{t['what']}: {t['value']:.1f} (target {t['target']:g}) {'met' if t['met'] else 'NOT met'}"
@@ -362,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {
             "device": args.device,
             "repeats": args.repeats,
+            "threads": args.threads,
             "versions": _versions(),
             "results": results,
         }

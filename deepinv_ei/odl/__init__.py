@@ -1,6 +1,7 @@
 """ODL operators, ray transforms above all, as batched differentiable torch modules and deepinv physics.
 
-- :class:`OperatorModule`: any linear ODL operator as a ``torch.nn.Module`` with exact transpose.
+- :class:`OperatorModule`: any ODL operator as a ``torch.nn.Module``; exact transpose if linear.
+- :class:`OperatorFunction`: the same as an autograd function, ``OperatorFunction.apply(op, x)``.
 - :class:`OdlPhysics`: a :class:`deepinv.physics.LinearPhysics` from a linear ODL operator.
 - :func:`ray_transform_physics`: CT physics from a ray transform, with FBP as ``A_dagger``.
 - :class:`FilteredBackProjection`: FBP in torch, matching ODL's ``fbp_op``.
@@ -10,7 +11,7 @@
 from .backends import BACKENDS, DEFAULT_MATRIX_BUDGET, clear_matrix_cache, system_matrix
 from .fbp import FilteredBackProjection
 from .geometry import as_ray_transform
-from .module import OperatorModule
+from .module import OperatorFunction, OperatorModule
 from .physics import OdlPhysics, RayTransformPhysics, ray_transform_physics
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "DEFAULT_MATRIX_BUDGET",
     "FilteredBackProjection",
     "OdlPhysics",
+    "OperatorFunction",
     "OperatorModule",
     "RayTransformPhysics",
     "as_ray_transform",

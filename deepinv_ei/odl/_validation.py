@@ -11,25 +11,43 @@ from odl.core.space.base_tensors import TensorSpace
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
 
 
-def check_linear_tensor_operator(op: object) -> odl.Operator:
-    """Return ``op`` if it is a linear ODL operator between real tensor spaces, else raise."""
+def _check_real_tensor_space(space: object, name: str) -> None:
+    if not isinstance(space, TensorSpace):
+        raise TypeError(
+            f"expected the operator's {name} to be an odl TensorSpace or DiscretizedSpace, "
+            f"got {type(space).__name__}"
+        )
+    if not space.is_real:
+        raise TypeError(
+            f"expected a real {name}, got dtype {space.dtype} (complex spaces are not supported)"
+        )
+
+
+def check_operator(op: object) -> odl.Operator:
+    """Return ``op`` if it is an ODL operator from a real tensor space to a real tensor space or
+    to the real numbers (a functional), else raise."""
     if not isinstance(op, odl.Operator):
         raise TypeError(f"expected an odl.Operator, got {type(op).__name__}")
-    if not op.is_linear:
+    _check_real_tensor_space(op.domain, "domain")
+    if not isinstance(op.range, odl.RealNumbers):
+        _check_real_tensor_space(op.range, "range")
+    return op
+
+
+def is_fast_linear(op: odl.Operator) -> bool:
+    """Whether ``op`` is linear between tensor spaces (the batched backends and ``.T`` apply)."""
+    return bool(op.is_linear) and isinstance(op.range, TensorSpace)
+
+
+def check_linear_tensor_operator(op: object) -> odl.Operator:
+    """Return ``op`` if it is a linear ODL operator between real tensor spaces, else raise."""
+    check_operator(op)
+    if not is_fast_linear(op):
         raise ValueError(
-            f"expected a linear odl.Operator, got the non-linear {type(op).__name__} "
-            f"(op.is_linear is False); only linear operators have a transpose"
+            f"expected a linear odl.Operator between tensor spaces, got {type(op).__name__} "
+            f"(is_linear={op.is_linear}, range {type(op.range).__name__}); only those have a "
+            "transpose"
         )
-    for name, space in (("domain", op.domain), ("range", op.range)):
-        if not isinstance(space, TensorSpace):
-            raise TypeError(
-                f"expected the operator's {name} to be an odl TensorSpace or DiscretizedSpace, "
-                f"got {type(space).__name__}"
-            )
-        if not space.is_real:
-            raise TypeError(
-                f"expected a real {name}, got dtype {space.dtype} (complex spaces are not supported)"
-            )
     return op
 
 

@@ -54,52 +54,41 @@ def geometry_kind(geometry: Geometry) -> str:
     return "other"
 
 
-def geometry_key(ray_trafo: RayTransform) -> tuple:
-    """A hashable key identifying the discretisation of a ray transform.
-
-    ODL geometries are neither hashable nor comparable by value, so the key is built from the
-    quantities that determine the system matrix: the volume grid, the angles, the detector
-    partition and the source/detector set-up.
-    """
-    g, space = ray_trafo.geometry, ray_trafo.domain
-    angles = np.asarray(g.angles, dtype=np.float64)
-    det = g.det_partition
-    extra = tuple(
-        float(getattr(g, name))
-        for name in ("src_radius", "det_radius", "pitch")
-        if hasattr(g, name)
-    )
-    shifts = tuple(
-        np.asarray(getattr(g, name), dtype=np.float64).tobytes()
-        for name in (
-            "translation",
-            "det_pos_init",
-            "det_axes_init",
-            "src_shift_func",
-            "det_shift_func",
-        )
-        if hasattr(g, name) and isinstance(getattr(g, name), np.ndarray | list | tuple)
-    )
-    return (
-        type(g).__name__,
-        space.shape,
-        tuple(np.asarray(space.min_pt, float)),
-        tuple(np.asarray(space.max_pt, float)),
-        angles.tobytes(),
-        det.shape,
-        tuple(np.asarray(det.min_pt, float).ravel()),
-        tuple(np.asarray(det.max_pt, float).ravel()),
-        extra,
-        shifts,
-    )
+def _canonical(value: Any, h: Any) -> None:
+    """Feed ``value`` (nested dicts, lists, arrays, numbers, strings) to ``h`` unambiguously."""
+    if isinstance(value, dict):
+        h.update(b"{")
+        for k in sorted(value):
+            _canonical(str(k), h)
+            _canonical(value[k], h)
+        h.update(b"}")
+    elif isinstance(value, list | tuple):
+        h.update(b"[")
+        for v in value:
+            _canonical(v, h)
+        h.update(b"]")
+    elif isinstance(value, np.ndarray):
+        arr = np.ascontiguousarray(value)
+        h.update(f"a{arr.dtype.str}{arr.shape}".encode())
+        h.update(arr.data)
+    elif isinstance(value, bool | int | np.integer):
+        h.update(f"i{int(value)};".encode())
+    elif isinstance(value, float | np.floating):
+        h.update(f"f{float(value).hex()};".encode())
+    elif isinstance(value, str):
+        h.update(f"s{len(value)}:{value}".encode())
+    elif value is None:
+        h.update(b"n;")
+    else:
+        raise TypeError(f"cannot key a value of type {type(value).__name__}")
 
 
-def astra_cpu_projector(ray_trafo: RayTransform, proj_type: str | None = None) -> int:
-    """Create an ASTRA CPU projector for a 2D ray transform, exactly as ODL's ``astra_cpu``."""
+def astra_cpu_geometries(ray_trafo: RayTransform, proj_type: str | None = None) -> tuple:
+    """``(volume geometry, projection geometry, projector type)`` exactly as ODL's ``astra_cpu``
+    hands them to ASTRA for a 2D ray transform."""
     from odl.applications.tomo.backends.astra_cpu import default_astra_proj_type
     from odl.applications.tomo.backends.astra_setup import (
         astra_projection_geometry,
-        astra_projector,
         astra_volume_geometry,
     )
 
@@ -111,7 +100,61 @@ def astra_cpu_projector(ray_trafo: RayTransform, proj_type: str | None = None) -
         )
     vol_geom = astra_volume_geometry(ray_trafo.domain, "cpu")
     proj_geom = astra_projection_geometry(g, "cpu")
-    proj_type = proj_type or default_astra_proj_type(g)
+    return vol_geom, proj_geom, proj_type or default_astra_proj_type(g)
+
+
+def geometry_key(ray_trafo: RayTransform, proj_type: str | None = None) -> str | None:
+    """A digest that identifies the system matrix of a 2D ray transform exactly, or ``None``.
+
+    The system matrix is a function of what ASTRA receives and of nothing else: the volume
+    geometry (grid shape and extent), the projection geometry (for fan beam, the source, detector
+    centre and detector axis of every view, so every attribute of the ODL geometry, its shift
+    functions and subclasses included, enters through the vectors ODL computes from it; for
+    parallel beam the angles, detector width and count, which is all ODL passes to ASTRA's CPU
+    projector) and the projector type. The key is the SHA-256 of these, serialised exactly
+    (floats bit for bit). ``None`` when ODL cannot build an ASTRA CPU geometry for ``ray_trafo``
+    (e.g. a curved detector): such a transform is not cached (nor supported by the matrix backend).
+    """
+    import hashlib
+
+    try:
+        vol_geom, proj_geom, proj_type = astra_cpu_geometries(ray_trafo, proj_type)
+    except (ValueError, NotImplementedError, TypeError):
+        return None
+    h = hashlib.sha256()
+    try:
+        _canonical({"vol": vol_geom, "proj": proj_geom, "proj_type": proj_type}, h)
+    except TypeError:  # a value we cannot serialise exactly: do not cache
+        return None
+    return h.hexdigest()
+
+
+def astra_cpu_unsupported_reason(ray_trafo: RayTransform, backend: str) -> str | None:
+    """Why ASTRA's CPU projectors cannot apply ``ray_trafo`` as ODL's ``astra_cpu`` would, or
+    ``None`` if they can (2D, flat detector, uniform detector partition)."""
+    g = ray_trafo.geometry
+    if g.ndim != 2:
+        return (
+            f"backend {backend!r} needs a 2D geometry (ASTRA's CPU projectors are 2D only), got "
+            f"a {g.ndim}D {type(g).__name__}"
+        )
+    try:
+        astra_cpu_geometries(ray_trafo)
+    except (ValueError, NotImplementedError, TypeError) as err:
+        return (
+            f"backend {backend!r} needs a geometry and image grid that ODL can hand to ASTRA's "
+            f"CPU projectors (flat detector, uniform detector partition, square pixels); "
+            f"{type(g).__name__} with {type(g.detector).__name__} on a grid with cells "
+            f"{tuple(float(c) for c in ray_trafo.domain.cell_sides)}: {err}"
+        )
+    return None
+
+
+def astra_cpu_projector(ray_trafo: RayTransform, proj_type: str | None = None) -> int:
+    """Create an ASTRA CPU projector for a 2D ray transform, exactly as ODL's ``astra_cpu``."""
+    from odl.applications.tomo.backends.astra_setup import astra_projector
+
+    vol_geom, proj_geom, proj_type = astra_cpu_geometries(ray_trafo, proj_type)
     return astra_projector(proj_type, vol_geom, proj_geom, 2)
 
 

@@ -1,20 +1,28 @@
-r"""Linear ODL operators as differentiable, batched torch modules.
+r"""ODL operators as differentiable, batched torch modules and autograd functions.
 
 :class:`OperatorModule` maps ``(*batch, *op.domain.shape)`` tensors to ``(*batch, *op.range.shape)``
-tensors on the input's device. Its backward pass applies the plain transpose :math:`A^\top` (the
-adjoint for torch's unweighted dot product, whatever the ODL cell sizes), and the transpose's
-backward applies :math:`A`, so second derivatives and ``torch.autograd.gradcheck`` work.
+tensors (``(*batch,)`` for a functional) on the input's device. For a linear operator between
+tensor spaces the backward pass applies the plain transpose :math:`A^\top` (the adjoint for
+torch's unweighted dot product, whatever the ODL cell sizes) on a fast batched backend, and the
+transpose's backward applies :math:`A`, so second derivatives and ``torch.autograd.gradcheck``
+work. Non-linear operators and functionals go through ODL per sample, with the gradient
+:math:`J_f(x)^\top g` computed from ODL's ``op.derivative(x).adjoint``.
+
+:class:`OperatorFunction` is the same as a ``torch.autograd.Function`` with the call convention of
+``odl.contrib.torch``: ``OperatorFunction.apply(op, x)``.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import odl
 import torch
 
-from ._validation import check_input, check_linear_tensor_operator
-from .backends import Backend, make_backend
+from ._validation import check_input, check_operator, is_fast_linear
+from .backends import Backend, check_options, make_backend
+from .backends.generic import OdlNonlinearBackend, vjp_per_sample
 
 
 class _Apply(torch.autograd.Function):
@@ -31,8 +39,38 @@ class _Apply(torch.autograd.Function):
         return _Apply.apply(grad.contiguous(), ctx.module, not ctx.transposed), None, None
 
 
+class _ApplyNonlinear(torch.autograd.Function):
+    r"""``y = f(x)`` per sample through ODL; backward is :math:`J_f(x)^\top g` per sample."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, module: OperatorModule) -> torch.Tensor:
+        ctx.module = module
+        ctx.save_for_backward(x)
+        return module.get_backend(x.device).forward(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        return vjp_per_sample(ctx.module.op, x, grad), None
+
+
+def _forget_local_caches(op: Any, depth: int = 0) -> None:
+    """Drop an ODL operator's cached adjoint if it is an instance of a local class (ODL 1.0's
+    ``RayTransform.adjoint`` is): such objects cannot be pickled, and ODL rebuilds the cache."""
+    if depth > 3 or not isinstance(op, odl.Operator):
+        return
+    for name, value in list(vars(op).items()):
+        if isinstance(value, odl.Operator):
+            if name.endswith("_adjoint") and "<locals>" in type(value).__qualname__:
+                setattr(op, name, None)
+            else:
+                _forget_local_caches(value, depth + 1)
+
+
 class OperatorModule(torch.nn.Module):
-    r"""A linear ODL operator :math:`A` as a differentiable torch module.
+    r"""An ODL operator :math:`A` (linear or not, or a functional) as a differentiable torch module.
+
+    For a linear operator between real tensor spaces,
 
     .. math::
 
@@ -43,15 +81,26 @@ class OperatorModule(torch.nn.Module):
     ODL's own ``op.adjoint`` is the adjoint for the spaces' *weighted* inner products and differs
     from :math:`A^\top` by the ratio of the cell volumes; this module always uses :math:`A^\top`.
 
-    :param odl.Operator op: a linear operator between real ODL tensor spaces (e.g. a ``RayTransform``).
-    :param str backend: ``"auto"`` (default), ``"matrix"`` (sparse system matrix of a 2D ray
-        transform, on any device), ``"astra"`` (ASTRA's CPU projectors, one per thread) or
-        ``"odl"`` (any linear operator, per sample through ODL). ``"auto"`` picks, per device, the
-        first of these that supports the operator and fits the matrix memory budget.
-    :param options: passed to the backend, e.g. ``memory_budget`` (bytes, matrix backend),
-        ``num_threads`` (matrix and astra backends), ``kernel`` (matrix backend on the CPU:
-        ``"auto"``, ``"avx512"``, ``"avx2"``, ``"portable"``, ``"scipy"``), ``proj_type`` (ASTRA
-        projector type).
+    For a non-linear operator :math:`f` (or a functional, whose output per sample is a scalar),
+    the module applies ``op`` per sample through ODL and its backward pass is
+    :math:`J_f(x)^\top g = w_D \odot f'(x)^*(g \oslash w_R)`, from ODL's
+    ``op.derivative(x).adjoint`` :math:`f'(x)^*` and the weights :math:`w` of the spaces, i.e.
+    the gradient for torch's unweighted dot product.
+
+    A drop-in replacement of ``odl.contrib.torch.OperatorModule``: same constructor argument,
+    ``.operator`` attribute, shapes, dtypes and gradients (see the package documentation for
+    what differs).
+
+    :param odl.Operator op: an operator whose domain is a real ODL tensor space (e.g. a
+        ``RayTransform``, a ``MatrixOperator``, a functional).
+    :param str backend: for linear operators between tensor spaces: ``"auto"`` (default),
+        ``"matrix"`` (sparse system matrix of a 2D ray transform, on any device), ``"astra"``
+        (ASTRA's CPU projectors, one per thread) or ``"odl"`` (any linear operator, per sample
+        through ODL). ``"auto"`` picks, per device, the first of these that supports the
+        operator and fits the matrix memory budget. Other operators use ``"odl"``.
+    :param options: backend options, e.g. ``memory_budget`` (bytes) and ``cache_dir`` (matrix
+        backend), ``num_threads`` (astra backend), ``proj_type`` (ASTRA projector type). An
+        option no backend takes raises a :class:`ValueError` naming the valid ones.
 
     :Examples:
 
@@ -66,6 +115,12 @@ class OperatorModule(torch.nn.Module):
     ((4, 1, 20, 47), 'matrix')
     >>> tuple(A.T(y).shape)
     (4, 1, 32, 32)
+
+    A functional gives one value per sample:
+
+    >>> norm = OperatorModule(odl.functionals.L2NormSquared(odl.rn(3, dtype="float32")))
+    >>> norm(torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]]))
+    tensor([14.,  1.])
     """
 
     def __init__(
@@ -77,18 +132,39 @@ class OperatorModule(torch.nn.Module):
         **options: Any,
     ):
         super().__init__()
-        self.op = check_linear_tensor_operator(op)
+        self.op = check_operator(op)
+        self.is_linear = is_fast_linear(op)
+        if not self.is_linear and backend not in ("auto", "odl"):
+            raise ValueError(
+                f"backend {backend!r} needs a linear operator between tensor spaces; "
+                f"{type(op).__name__} is {'non-linear' if not op.is_linear else 'a functional'}: "
+                "use backend='auto' or 'odl' (per sample through ODL)"
+            )
+        if backend != "auto":
+            from .backends import BACKENDS
+
+            if backend not in BACKENDS:
+                raise ValueError(
+                    f"unknown backend {backend!r}; expected 'auto' or one of {sorted(BACKENDS)}"
+                )
+        check_options(backend, options)
         self.backend = backend
         self.options = options
         self._backends: dict[str, Backend] = (
             {} if _transpose_of is None else _transpose_of._backends
         )
+        self._backends_lock = threading.Lock()
         self._is_transpose = _transpose_of is not None
         # Kept outside nn.Module's registry: A and A.T refer to each other.
         object.__setattr__(self, "_transpose", _transpose_of)
         if _transpose_of is None and backend != "auto":
             # Name the problem now (unknown name, unsupported operator, over budget), not at first use.
-            self._backends["cpu"] = make_backend(op, backend, torch.device("cpu"), **options)
+            self.get_backend("cpu")
+
+    @property
+    def operator(self) -> odl.Operator:
+        """The wrapped ODL operator (the name ``odl.contrib.torch.OperatorModule`` uses)."""
+        return self.op
 
     # -- shapes -------------------------------------------------------------------------------
     @property
@@ -98,17 +174,28 @@ class OperatorModule(torch.nn.Module):
 
     @property
     def out_shape(self) -> tuple[int, ...]:
-        """Trailing shape of the outputs."""
-        return tuple(self.op.domain.shape if self._is_transpose else self.op.range.shape)
+        """Trailing shape of the outputs (``()`` for a functional)."""
+        if self._is_transpose:
+            return tuple(self.op.domain.shape)
+        return () if self.op.is_functional else tuple(self.op.range.shape)
 
     # -- backends -----------------------------------------------------------------------------
     def get_backend(self, device: torch.device | str) -> Backend:
         """The backend used on ``device`` (created on first use and shared with the transpose)."""
-        device = torch.device(device)
-        key = str(device)
-        if key not in self._backends:
-            self._backends[key] = make_backend(self.op, self.backend, device, **self.options)
-        return self._backends[key]
+        key = str(torch.device(device))
+        backend = self._backends.get(key)
+        if backend is None:
+            with self._backends_lock:
+                backend = self._backends.get(key)
+                if backend is None:
+                    if self.is_linear:
+                        backend = make_backend(
+                            self.op, self.backend, torch.device(device), **self.options
+                        )
+                    else:
+                        backend = OdlNonlinearBackend(self.op)
+                    self._backends[key] = backend
+        return backend
 
     def backend_name(self, device: torch.device | str = "cpu") -> str:
         """Name of the backend used on ``device``."""
@@ -128,12 +215,22 @@ class OperatorModule(torch.nn.Module):
         check_input(x, self.in_shape, what)
         batch = x.shape[: x.ndim - len(self.in_shape)]
         flat = x.reshape(-1, *self.in_shape).contiguous()
-        out = _Apply.apply(flat, self, self._is_transpose)
-        return out.reshape(*batch, *self.out_shape)
+        if self.is_linear:
+            out = _Apply.apply(flat, self, self._is_transpose)
+        elif flat.shape[0] == 0:
+            out = flat.new_zeros((0, *self.out_shape)) + 0 * flat.sum()
+        else:
+            out = _ApplyNonlinear.apply(flat, self)
+        return out.reshape((*batch, *self.out_shape))
 
     @property
     def T(self) -> OperatorModule:
         r"""The module of the plain transpose :math:`A^\top` (its own transpose is ``self``)."""
+        if not self.is_linear:
+            raise ValueError(
+                f"{type(self.op).__name__} is not a linear operator between tensor spaces: it has "
+                "no transpose (its gradients use op.derivative(x).adjoint)"
+            )
         if self._transpose is None:
             object.__setattr__(
                 self,
@@ -147,6 +244,83 @@ class OperatorModule(torch.nn.Module):
         """Alias of :attr:`T`: the adjoint for the unweighted dot product."""
         return self.T
 
+    # -- pickling -----------------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        _forget_local_caches(self.op)
+        state = self.__dict__.copy()
+        state.pop("_backends_lock", None)  # a lock belongs to one process
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._backends_lock = threading.Lock()
+
     def extra_repr(self) -> str:
         kind = "transpose of " if self._is_transpose else ""
         return f"{kind}{type(self.op).__name__}: {self.in_shape} -> {self.out_shape}, backend={self.backend!r}"
+
+
+_MODULE_ATTRIBUTE = "_deepinv_ei_module"
+
+
+def _module_for(operator: odl.Operator) -> OperatorModule:
+    """The module :class:`OperatorFunction` uses for ``operator``, made once and kept on the
+    operator itself, so that it (and its system matrix) lives exactly as long as the operator."""
+    module = getattr(operator, _MODULE_ATTRIBUTE, None)
+    if isinstance(module, OperatorModule) and module.op is operator:
+        return module
+    module = OperatorModule(operator)
+    try:
+        setattr(operator, _MODULE_ATTRIBUTE, module)
+    except AttributeError:  # an operator with __slots__: a new module per call
+        pass
+    return module
+
+
+class OperatorFunction(torch.autograd.Function):
+    r"""An ODL operator as a ``torch.autograd.Function``: ``OperatorFunction.apply(op, x)``.
+
+    The call convention of ``odl.contrib.torch.OperatorFunction``: ``x`` has shape
+    ``(*extra, *op.domain.shape)`` and the result ``(*extra, *op.range.shape)`` (``(*extra,)`` for
+    a functional), on ``x``'s device and in ``x``'s dtype. The computation is that of
+    :class:`OperatorModule` (one module per operator, kept on the operator): batched
+    backends and the plain transpose for linear operators, ODL's ``derivative(x).adjoint`` per
+    sample for the others. ``op`` may also be an :class:`OperatorModule`.
+
+    :Examples:
+
+    >>> import numpy as np, odl, torch
+    >>> from deepinv_ei.odl import OperatorFunction
+    >>> op = odl.MatrixOperator(np.array([[1, 0, 1], [0, 1, 1]], dtype="float32"))
+    >>> x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = OperatorFunction.apply(op, x)
+    >>> y
+    tensor([4., 5.], grad_fn=<OperatorFunctionBackward>)
+    >>> y.sum().backward()
+    >>> x.grad
+    tensor([1., 1., 2.])
+    """
+
+    @staticmethod
+    def forward(ctx, operator: odl.Operator | OperatorModule, x: torch.Tensor) -> torch.Tensor:
+        module = operator if isinstance(operator, OperatorModule) else _module_for(operator)
+        ctx.module = module
+        if not module.is_linear:
+            ctx.save_for_backward(x)
+        return module(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        if not ctx.needs_input_grad[1]:
+            return None, None
+        module = ctx.module
+        if module.is_linear:
+            return None, module.T(grad)  # differentiable: double backward works
+        (x,) = ctx.saved_tensors
+        shape = module.in_shape
+        flat_x = x.reshape(-1, *shape)
+        flat_g = grad.reshape(flat_x.shape[0], *module.out_shape)
+        return None, vjp_per_sample(module.op, flat_x, flat_g).reshape(x.shape)
+
+
+__all__ = ["OperatorFunction", "OperatorModule"]

@@ -8,6 +8,7 @@ import deepinv as dinv
 import odl
 import torch
 
+from ._validation import check_linear_tensor_operator
 from .fbp import FilteredBackProjection
 from .geometry import as_ray_transform
 from .module import OperatorModule
@@ -29,7 +30,7 @@ class OdlPhysics(dinv.physics.LinearPhysics):
     :param odl.Operator | OperatorModule op: a linear operator between real ODL tensor spaces, or
         an :class:`OperatorModule` already made from one.
     :param str backend: see :class:`OperatorModule`.
-    :param dict backend_options: options of the backend (``memory_budget``, ``num_threads``, ...).
+    :param dict backend_options: options of the backend (``memory_budget``, ``cache_dir``, ``num_threads``, ``proj_type``).
     :param physics_kwargs: e.g. ``noise_model=dinv.physics.GaussianNoise(0.1)``.
 
     :Examples:
@@ -56,6 +57,7 @@ class OdlPhysics(dinv.physics.LinearPhysics):
             if isinstance(op, OperatorModule)
             else OperatorModule(op, backend, **(backend_options or {}))
         )
+        check_linear_tensor_operator(module.op)  # a LinearPhysics needs A^T
         physics_kwargs.setdefault("img_size", (1, *module.in_shape))
         super().__init__(A=module, A_adjoint=module.T, **physics_kwargs)
         self.operator = module

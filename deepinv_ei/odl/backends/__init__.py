@@ -22,12 +22,47 @@ BACKENDS: dict[str, type[Backend]] = {
 AUTO_ORDER = ("matrix", "astra", "odl")
 
 
+def check_options(name: str, options: dict) -> None:
+    """Refuse options that backend ``name`` (for ``"auto"``: every backend) does not take.
+
+    With ``"auto"`` an option of any backend is accepted, so that one call works whichever
+    backend is picked; the picked backend gets the options it takes.
+    """
+    if name == "auto":
+        valid = sorted({o for cls in BACKENDS.values() for o in cls.option_names})
+        what = "any backend"
+    else:
+        valid = sorted(BACKENDS[name].option_names)
+        what = f"backend {name!r}"
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        hint = ""
+        if "device" in unknown:
+            hint = (
+                "; an OperatorModule has no device of its own: it runs on the device of its "
+                "input (call it on x.to('cuda'))"
+            )
+        raise BackendOptionError(
+            f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+            f"for {what}; valid options: {', '.join(valid) or 'none'}{hint}"
+        )
+
+
+def _construct(cls: type[Backend], op, options: dict) -> Backend:
+    return cls(op, **{k: v for k, v in options.items() if k in cls.option_names})
+
+
 def make_backend(op, name: str, device: torch.device, **options) -> Backend:
     """Instantiate backend ``name`` for ``op`` on ``device``; ``"auto"`` picks the first that works.
 
     ``auto`` prefers the exact sparse matrix when it fits the memory budget, then ASTRA's
     projectors, then the generic ODL path.
+
+    :raises BackendOptionError: for an option no backend (or not backend ``name``) takes.
     """
+    if name != "auto" and name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; expected 'auto' or one of {sorted(BACKENDS)}")
+    check_options(name, options)
     if name == "auto":
         reasons = []
         for candidate in AUTO_ORDER:
@@ -35,20 +70,18 @@ def make_backend(op, name: str, device: torch.device, **options) -> Backend:
             reason = cls.unsupported_reason(op, device)
             if reason is None:
                 try:
-                    return cls(op, **options)
+                    return _construct(cls, op, options)
                 except BackendOptionError:
                     raise  # the user's own option is wrong: no other backend would fix it
                 except ValueError as err:  # e.g. over the matrix memory budget
                     reason = str(err)
             reasons.append(f"{candidate}: {reason}")
         raise ValueError("no backend can apply this operator:\n  " + "\n  ".join(reasons))
-    if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; expected 'auto' or one of {sorted(BACKENDS)}")
     cls = BACKENDS[name]
     reason = cls.unsupported_reason(op, device)
     if reason is not None:
         raise ValueError(reason)
-    return cls(op, **options)
+    return _construct(cls, op, options)
 
 
 __all__ = [
@@ -60,6 +93,7 @@ __all__ = [
     "MatrixBackend",
     "OdlBackend",
     "DEFAULT_MATRIX_BUDGET",
+    "check_options",
     "clear_matrix_cache",
     "make_backend",
     "system_matrix",

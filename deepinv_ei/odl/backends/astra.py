@@ -16,7 +16,7 @@ import numpy as np
 import odl
 import torch
 
-from ..geometry import astra_cpu_projector, is_ray_transform
+from ..geometry import astra_cpu_projector, astra_cpu_unsupported_reason, is_ray_transform
 from .base import Backend
 
 
@@ -35,15 +35,15 @@ class AstraBackend(Backend):
     """
 
     name = "astra"
+    option_names = ("num_threads", "proj_type")
 
     def __init__(
         self,
         op: odl.Operator,
         num_threads: int | None = None,
         proj_type: str | None = None,
-        **options,
     ):
-        super().__init__(op, **options)
+        super().__init__(op)
         reason = self.unsupported_reason(op, torch.device("cpu"))
         if reason:
             raise ValueError(reason)
@@ -69,9 +69,7 @@ class AstraBackend(Backend):
                 "backend='matrix' (exact, 2D, any device) or 'odl' (per sample on the GPU "
                 "through ODL's astra_cuda, no host copies)"
             )
-        if op.geometry.ndim != 2:
-            return f"ASTRA's CPU projectors are 2D only, got a {op.geometry.ndim}D {type(op.geometry).__name__}"
-        return None
+        return astra_cpu_unsupported_reason(op, "astra")
 
     def _projector(self) -> int:
         self._ensure_runtime()  # a forked child makes its own projectors and threads

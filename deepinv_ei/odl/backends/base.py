@@ -34,10 +34,11 @@ class Backend(ABC):
     """
 
     name: ClassVar[str]
+    #: The keyword options the constructor takes (checked by ``check_options`` in :mod:`deepinv_ei.odl.backends`).
+    option_names: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, op: odl.Operator, **options):
+    def __init__(self, op: odl.Operator):
         self.op = op
-        self.options = options
 
     @classmethod
     def unsupported_reason(cls, op: odl.Operator, device: torch.device) -> str | None:

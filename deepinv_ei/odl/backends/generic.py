@@ -10,13 +10,17 @@ from __future__ import annotations
 import numpy as np
 import odl
 import torch
+from odl.core.space.base_tensors import TensorSpace
 
 from ..geometry import is_ray_transform
 from .base import Backend
 
 
 def _weights(space: odl.TensorSpace) -> float | np.ndarray:
-    """The weights :math:`w` of the space's inner product :math:`\\sum_i w_i u_i v_i`."""
+    """The weights :math:`w` of the space's inner product :math:`\\sum_i w_i u_i v_i`
+    (1 for a field, the range of a functional)."""
+    if not isinstance(space, TensorSpace):
+        return 1.0
     weighting = space.weighting
     if hasattr(weighting, "const"):
         return float(weighting.const)
@@ -49,8 +53,8 @@ class OdlBackend(Backend):
 
     name = "odl"
 
-    def __init__(self, op: odl.Operator, **options):
-        super().__init__(op, **options)
+    def __init__(self, op: odl.Operator):
+        super().__init__(op)
         self._w_dom = _weights(op.domain)
         self._w_ran = _weights(op.range)
         self._init_runtime()
@@ -186,3 +190,70 @@ def _to_numpy(element) -> np.ndarray:
     if isinstance(arr, torch.Tensor):
         return arr.detach().cpu().numpy()
     return np.asarray(arr)
+
+
+def _sample_to_space(space, sample: torch.Tensor):
+    """An element of ``space`` holding ``sample`` (numpy on the host, or torch for ``pytorch``
+    spaces, on the space's device), or a Python float for a field."""
+    if not isinstance(space, TensorSpace):
+        return float(sample)
+    if getattr(space, "impl", "numpy") == "pytorch":
+        return space.element(sample.detach().to(device=space.device, dtype=_torch_dtype(space)))
+    return space.element(sample.detach().cpu().numpy().astype(_numpy_dtype(space), copy=False))
+
+
+def _result_to_torch(result, like: torch.Tensor) -> torch.Tensor:
+    """An ODL result (element or scalar) as a tensor of ``like``'s dtype and device."""
+    if isinstance(result, int | float | complex | np.number):
+        return torch.tensor(float(result), dtype=like.dtype, device=like.device)
+    data = result.data if hasattr(result, "data") else result
+    if not isinstance(data, torch.Tensor):
+        data = torch.from_numpy(np.ascontiguousarray(np.asarray(data)))
+    return data.to(dtype=like.dtype, device=like.device)
+
+
+class OdlNonlinearBackend(Backend):
+    """Applies any operator (non-linear, or a functional) per sample through ODL; no transpose.
+
+    Its gradients come from :func:`vjp_per_sample`.
+    """
+
+    name = "odl"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        op = self.op
+        outs = [_result_to_torch(op(_sample_to_space(op.domain, xi)), x) for xi in x]
+        return torch.stack(outs)
+
+    def transpose(self, y: torch.Tensor) -> torch.Tensor:
+        raise ValueError(f"{type(self.op).__name__} is not linear: it has no transpose")
+
+
+def vjp_per_sample(op: odl.Operator, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    r"""The gradient :math:`J_f(x_i)^\top g_i` for every sample, from ODL's derivative adjoint.
+
+    ODL's :math:`f'(x)^*` is the adjoint for the weighted inner products
+    :math:`\langle u,v\rangle_W=\sum_i w_iu_iv_i`; for torch's plain dot product
+
+    .. math::
+
+        J_f(x)^\top g = w_D \odot f'(x)^*\!\left(g \oslash w_R\right),
+
+    with :math:`w_R = 1` for a functional.
+
+    :param x: inputs of shape ``(N, *op.domain.shape)``.
+    :param g: output gradients of shape ``(N, *out_shape)``.
+    :return: shape ``(N, *op.domain.shape)``, dtype and device of ``x``.
+    """
+    w_dom, w_ran = _weights(op.domain), _weights(op.range)
+    out = torch.empty_like(x)
+    for i in range(x.shape[0]):
+        gi = g[i].detach().to(torch.float64)
+        if not (isinstance(w_ran, float) and w_ran == 1.0):
+            gi = gi / torch.as_tensor(w_ran, dtype=torch.float64, device=gi.device)
+        deriv = op.derivative(_sample_to_space(op.domain, x[i]))
+        res = _result_to_torch(deriv.adjoint(_sample_to_space(op.range, gi)), x[i])
+        if not (isinstance(w_dom, float) and w_dom == 1.0):
+            res = res * torch.as_tensor(w_dom, dtype=res.dtype, device=res.device)
+        out[i] = res
+    return out
