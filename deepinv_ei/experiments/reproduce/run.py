@@ -20,8 +20,9 @@ from deepinv_ei.utils import atomic_save_torch, atomic_write_json
 
 from . import report
 from .distributed import DistInfo, barrier, init_distributed, shutdown, wrap_ddp
+from .error_split import format_split
 from .methods import make_losses, noise_model
-from .metrics import psnr, psnr_seed_convention, ssim, summarise
+from .metrics import image_metrics
 from .profiles import TaskProfile, apply_overrides, describe_changes, get_profile
 from .tasks import TaskSetup, build_task, make_transform
 from .training import CHECKPOINT, EpochSampler, ReproTrainer
@@ -71,15 +72,12 @@ def measure(physics, x: torch.Tensor, batch: int = 32) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(reconstruct, x: torch.Tensor, y: torch.Tensor, batch: int = 8) -> dict:
-    """Per-image metrics of ``reconstruct(y)`` against ``x``; keeps image 0 for the figure."""
+def evaluate(reconstruct, x: torch.Tensor, y: torch.Tensor, batch: int = 8, physics=None) -> dict:
+    """Per-image metrics of ``reconstruct(y)`` against ``x`` (with ``physics``, also the range /
+    nullspace split of the error); keeps image 0 for the figure."""
     outs = [reconstruct(y[i : i + batch]) for i in range(0, len(x), batch)]
     x_hat = torch.cat(outs).to(x.device)
-    entry = {}
-    for name, fn in (("psnr", psnr), ("psnr_seed", psnr_seed_convention), ("ssim", ssim)):
-        mean, std = summarise(fn(x, x_hat).cpu())
-        entry[name], entry[f"{name}_std"] = round(mean, 4), round(std, 4)
-    return entry | {"first": x_hat[:1].cpu()}
+    return image_metrics(x, x_hat, physics) | {"first": x_hat[:1].cpu()}
 
 
 def extra_test(s: TaskSetup, reconstruct) -> dict:
@@ -87,7 +85,7 @@ def extra_test(s: TaskSetup, reconstruct) -> dict:
     if s.x_extra is None:
         return {}
     x = s.x_extra.to(s.x_test.device)
-    res = evaluate(reconstruct, x, measure(s.physics, x))
+    res = evaluate(reconstruct, x, measure(s.physics, x), physics=s.physics)
     res.pop("first")
     return {"extra_test": {"name": s.extra_name, "n_images": len(x)} | res}
 
@@ -164,7 +162,7 @@ def train_method(
     trainer.train()
     barrier(info)
     model.eval()
-    entry = evaluate(lambda y: model(y, s.physics), s.x_test.to(device), y_test)
+    entry = evaluate(lambda y: model(y, s.physics), s.x_test.to(device), y_test, physics=s.physics)
     entry |= extra_test(s, lambda y: model(y, s.physics))
     entry |= {
         "train_seconds": round(trainer.train_seconds(), 2),
@@ -259,7 +257,7 @@ def _run(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
             say(f"[{task}] {method} ...")
             t0 = time.perf_counter()
             if method == "pinv":
-                entry = evaluate(s.physics.A_dagger, s.x_test, y_test)
+                entry = evaluate(s.physics.A_dagger, s.x_test, y_test, physics=s.physics)
                 entry |= extra_test(s, s.physics.A_dagger)
                 entry |= {"train_seconds": 0.0, "epochs": 0, "name": s.pinv_name}
             elif method == "rei":
@@ -299,6 +297,7 @@ def _run(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
             say(
                 f"[{task}] {method}: PSNR {entry['psnr']:.2f} dB, SSIM {entry['ssim']:.3f}, "
                 f"{entry['train_seconds']:.0f} s training"
+                + (f"; error {format_split(entry['split'])}" if "split" in entry else "")
             )
             if info.is_main:
                 atomic_save_torch(cfg.out / "recon" / f"{task}_{method}.pt", first)

@@ -61,15 +61,20 @@ def cs_physics(size: int, m: int, seed: int, device="cpu"):
     return dinv.physics.CompressedSensing(m=m, img_size=(1, size, size), rng=gen, device=device)
 
 
-def make_transform(kind: str, n_trans: int, rng: torch.Generator | None = None):
+def make_transform(
+    kind: str, n_trans: int, rng: torch.Generator | None = None, interpolation: str = "fourier"
+):
     """The group of the task from :mod:`deepinv_ei.transforms`, identity excluded as in the
-    paper (rotations by 1..359 integer degrees, shifts by nonzero offsets)."""
+    paper (rotations by 1..359 integer degrees, shifts by nonzero offsets); ``interpolation``
+    is the rotations' (``"fourier"``, ``"bilinear"``, ``"bicubic"``, ``"nearest"``)."""
     from deepinv_ei import transforms
 
     if kind == "shift":
         return transforms.Shift(nonzero=True, n_trans=n_trans, rng=rng)
     if kind == "rotate":
-        return transforms.Rotate(multiples=1.0, nonzero=True, n_trans=n_trans, rng=rng)
+        return transforms.Rotate(
+            multiples=1.0, nonzero=True, n_trans=n_trans, rng=rng, interpolation=interpolation
+        )
     raise ValueError(f"transform must be 'shift' or 'rotate', got {kind!r}")
 
 
