@@ -33,9 +33,11 @@ class TaskProfile:
     n_views: int = 50  # CT: parallel-beam angles over [0, pi)
     missing_rate: float = 0.3  # inpainting: fraction of pixels removed by the fixed mask
     n_measurements: int = 64  # CS: rows of the Gaussian matrix
+    phantoms: str = "ellipses"  # CT without --data-dir: "ellipses" or "textured" phantoms
     # group and EI weight
     transform: str = "shift"  # "shift" (circular) or "rotate" (integer degrees)
     n_trans: int = 2
+    interpolation: str = "fourier"  # rotations: "fourier", "bilinear", "bicubic", "nearest"
     alpha: float = 1.0
     # network G (residual UNet)
     width: int = 64
@@ -49,6 +51,10 @@ class TaskProfile:
     epochs: int = 100
     milestones: tuple[int, ...] = ()
     eval_interval: int = 1  # epochs between test-set evaluations (the curves' resolution)
+    # speed options (GPU): autocast dtype ("none", "bf16", "fp16" with a GradScaler), and
+    # torch.compile of the network G; neither changes the protocol
+    mixed_precision: str = "none"
+    compile: bool = False
     # Robust EI (method "rei"): noise on the measurements, SURE step
     rei_noise: str = "poisson"
     rei_noise_level: float = 0.05  # Poisson gain gamma, or Gaussian sigma
@@ -59,7 +65,7 @@ class TaskProfile:
         """Fields that differ from ``other`` as ``{name: (other's value, this value)}``."""
         out = {}
         for f in dataclasses.fields(self):
-            if f.name in ("profile", "notes", "eval_interval"):
+            if f.name in ("profile", "notes", "eval_interval", "mixed_precision", "compile"):
                 continue
             a, b = getattr(other, f.name), getattr(self, f.name)
             if a != b:

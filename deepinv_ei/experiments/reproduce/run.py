@@ -25,7 +25,13 @@ from .methods import make_losses, noise_model
 from .metrics import image_metrics
 from .profiles import TaskProfile, apply_overrides, describe_changes, get_profile
 from .tasks import TaskSetup, build_task, make_transform
-from .training import CHECKPOINT, EpochSampler, ReproTrainer
+from .training import (
+    CHECKPOINT,
+    EpochSampler,
+    ReproTrainer,
+    maybe_compile,
+    mixed_precision_arg,
+)
 
 RESULTS = "results.json"
 
@@ -123,14 +129,14 @@ def train_method(
     p = s.profile
     torch.manual_seed(cfg.seed)  # the same initial G for every method
     backbone = EIUNet(p.channels, p.width, p.scales, p.batch_norm, p.zero_init)
-    model = ei_reconstructor(backbone).to(device)
+    model = ei_reconstructor(maybe_compile(backbone, p)).to(device)
     n_params = sum(q.numel() for q in model.parameters())
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(p.milestones), gamma=0.1)
     resume_from = ckpt_dir / CHECKPOINT
     # the group elements come from their own generator, saved in checkpoints (exact resume)
     group_rng = torch.Generator().manual_seed(cfg.seed * 1000 + 7 + info.rank)
-    transform = make_transform(p.transform, p.n_trans, group_rng)
+    transform = make_transform(p.transform, p.n_trans, group_rng, p.interpolation)
     trainer = ReproTrainer(
         model=wrap_ddp(model, info, device),
         physics=s.physics,
@@ -158,6 +164,7 @@ def train_method(
         show_progress_bar=cfg.verbose and info.is_main,
         freq_update_progress_bar=5,
         non_blocking_transfers=device.type == "cuda",
+        mixed_precision=mixed_precision_arg(p),
     )
     trainer.train()
     barrier(info)

@@ -83,7 +83,13 @@ def load_data(p: TaskProfile, data_dir: str | None, seed: int):
     from deepinv_ei.data import load_dataset
 
     counts = {k: v for k, v in (("n_train", p.n_train), ("n_test", p.n_test)) if v is not None}
-    split = load_dataset(p.task, data_dir=data_dir, size=p.image_size, seed=seed, **counts)
+    if p.task == "ct" and data_dir is None and p.phantoms != "ellipses":
+        from deepinv_ei.data.phantoms import ct_phantom_family
+
+        counts = {"n_train": p.n_train or 90, "n_test": p.n_test or 10}
+        split = ct_phantom_family(p.phantoms, size=p.image_size, seed=seed, **counts)
+    else:
+        split = load_dataset(p.task, data_dir=data_dir, size=p.image_size, seed=seed, **counts)
     train, test = split.train, split.test
     if p.n_train is not None:
         train = train[: p.n_train]
@@ -96,6 +102,16 @@ def build_task(
     p: TaskProfile, data_dir: str | None = None, seed: int = 0, device: str | torch.device = "cpu"
 ) -> TaskSetup:
     """Data, physics and transform of ``p.task``; data errors surface here, before any training."""
+    from .training import check_speed_options
+
+    check_speed_options(p)
+    if p.phantoms not in ("ellipses", "textured"):
+        raise ValueError(f"phantoms must be 'ellipses' or 'textured', got {p.phantoms!r}")
+    if p.interpolation not in ("fourier", "bilinear", "bicubic", "nearest"):
+        raise ValueError(
+            f"interpolation must be 'fourier', 'bilinear', 'bicubic' or 'nearest', "
+            f"got {p.interpolation!r}"
+        )
     x_train, x_test, name = load_data(p, data_dir, seed)
     expected = (p.channels, p.image_size, p.image_size)
     for split, x in (("train", x_train), ("test", x_test)):
