@@ -95,10 +95,10 @@ def plan(name: str, steps: int = 800) -> list[StudyRun]:
         r("ntrans4_alpha10", alpha=10.0, n_trans=4),
         r("long3x_alpha10", alpha=10.0, steps=3 * steps, eval_every=300),
         r("views20_alpha10", n_views=20, alpha=10.0),
-        r("alpha_ramp100", alpha=100.0, alpha_schedule="ramp"),
         r("bilinear_alpha10", alpha=10.0, interpolation="bilinear"),
-        r("ntrans1_alpha10", alpha=10.0, n_trans=1),
+        r("alpha_ramp100", alpha=100.0, alpha_schedule="ramp"),
         r("width32_alpha10", alpha=10.0, width=32),
+        r("ntrans1_alpha10", alpha=10.0, n_trans=1),
         r("views14_textured_alpha10", n_views=14, phantoms="textured", alpha=10.0),
     ]
     if name == "core":
@@ -308,6 +308,7 @@ def run_study(runs: list[StudyRun], out: Path, verbose: bool = True) -> list[dic
             f"({rec['wall_seconds']:.0f} s)"
         )
         atomic_write_text(out / "study.md", summary(list(done.values())))
+        curves_figure(list(done.values()), out / "study_curves.png")
     return list(done.values())
 
 
@@ -328,6 +329,44 @@ def summary(records: list[dict]) -> str:
             f"| {ei['train_seconds']:.0f} | {mc['train_seconds']:.0f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def curves_figure(records: list[dict], path: Path) -> None:
+    """Test PSNR against training seconds of each run's MC twin and EI, one panel per run."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deepinv_ei.utils import atomic_write_bytes
+
+    if not records:
+        return
+    cols = min(4, len(records))
+    rows = (len(records) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, r in zip(axes.flat, records, strict=False):
+        offset = 0.0
+        if r["ei"].get("start_step"):  # warm start: EI's clock starts after the MC steps
+            before = [c for c in r["mc"]["curve"] if c[0] <= r["ei"]["start_step"]]
+            offset = before[-1][1] if before else 0.0
+        for method, extra in (("mc", 0.0), ("ei", offset)):
+            curve = r[method]["curve"]
+            ax.plot([c[1] + extra for c in curve], [c[2] for c in curve], ".-", label=method.upper())
+        ax.axhline(r["fbp"]["psnr"], color="gray", ls="--", lw=0.8)
+        ax.set_title(f"{r['name']} ({r['gap_psnr']:+.2f} dB)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(records) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.supxlabel("training seconds", fontsize=8)
+    fig.supylabel("test PSNR (dB)", fontsize=8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:
