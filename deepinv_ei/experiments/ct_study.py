@@ -92,14 +92,16 @@ def plan(name: str, steps: int = 800) -> list[StudyRun]:
         r("warm50_alpha10", alpha=10.0, warm_start=0.5),
         r("views14_alpha10", n_views=14, alpha=10.0),
         r("textured_alpha10", phantoms="textured", alpha=10.0),
-        r("ntrans4_alpha10", alpha=10.0, n_trans=4),
-        r("long3x_alpha10", alpha=10.0, steps=3 * steps, eval_every=300),
         r("views20_alpha10", n_views=20, alpha=10.0),
+        r("views14_alpha100", n_views=14, alpha=100.0),
+        r("ntrans4_alpha10", alpha=10.0, n_trans=4),
+        r("views14_textured_alpha10", n_views=14, phantoms="textured", alpha=10.0),
         r("bilinear_alpha10", alpha=10.0, interpolation="bilinear"),
+        r("views14_warm50_alpha10", n_views=14, alpha=10.0, warm_start=0.5),
         r("alpha_ramp100", alpha=100.0, alpha_schedule="ramp"),
         r("width32_alpha10", alpha=10.0, width=32),
         r("ntrans1_alpha10", alpha=10.0, n_trans=1),
-        r("views14_textured_alpha10", n_views=14, phantoms="textured", alpha=10.0),
+        r("long3x_alpha10", alpha=10.0, steps=3 * steps, eval_every=300),
     ]
     if name == "core":
         return core
@@ -354,7 +356,9 @@ def curves_figure(records: list[dict], path: Path) -> None:
             offset = before[-1][1] if before else 0.0
         for method, extra in (("mc", 0.0), ("ei", offset)):
             curve = r[method]["curve"]
-            ax.plot([c[1] + extra for c in curve], [c[2] for c in curve], ".-", label=method.upper())
+            ax.plot(
+                [c[1] + extra for c in curve], [c[2] for c in curve], ".-", label=method.upper()
+            )
         ax.axhline(r["fbp"]["psnr"], color="gray", ls="--", lw=0.8)
         ax.set_title(f"{r['name']} ({r['gap_psnr']:+.2f} dB)", fontsize=8)
         ax.tick_params(labelsize=7)
