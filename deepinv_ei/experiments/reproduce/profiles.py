@@ -149,14 +149,19 @@ _PAPER = {
 _rep = dataclasses.replace
 
 _QUICK = {
-    # 64x64 with 25 views keeps the paper's measurement ratio (~0.5) at a quarter of the cost
-    # (64x64 with 50 views is not under-determined). 2 rotations; zero-init so f = FBP at step 0.
+    # 64x64 with 14 views (m/n ~ 0.31, against the paper's ~0.55 at 128x128 with 50 views): at
+    # the paper's ratio EI's gain over MC stays below 1 dB within CPU hours, while with 14 views
+    # MC's error is ~95 % nullspace and EI removes a visible part of it in minutes (the CT study
+    # in docs/results.md). alpha 10: alpha 100 is ~4x the paper's balance at 64x64 (line
+    # integrals half as long) and keeps EI from fitting the measurements. 2 rotations, UNet
+    # width 16; zero-init so f = FBP at step 0.
     "ct": _rep(
         _PAPER["ct"],
         profile="quick",
         image_size=64,
-        n_views=25,
+        n_views=14,
         n_trans=2,
+        alpha=10.0,
         width=16,
         batch_size=4,
         lr=1e-3,
@@ -164,7 +169,10 @@ _QUICK = {
         milestones=(28,),
         eval_interval=1,
         zero_init=True,
-        notes=("EI's gap over MC does not open in minutes on CT (see the shared reference)",),
+        notes=(
+            "sparser than the paper (m/n 0.31 instead of 0.55): the sampling at which EI's "
+            "nullspace gain shows on a CPU; at 25 views (m/n 0.55) EI - MC < 1 dB",
+        ),
     ),
     "inpainting": _rep(
         _PAPER["inpainting"],
@@ -200,23 +208,14 @@ _QUICK = {
 }
 
 _LONG = {
-    # 14 views at 64x64 (m/n ~ 0.31): there MC's error is ~95 % nullspace and EI's gain over MC
-    # opens within a CPU budget (at m/n ~ 0.55 it stays below 1 dB for hours, see docs/results.md);
-    # alpha 10 lets EI fit the measurements (alpha 100 is ~4x the paper's balance at 64x64).
     "ct": _rep(
         _QUICK["ct"],
         profile="long",
-        n_views=14,
-        alpha=10.0,
         epochs=250,
         milestones=(200,),
         eval_interval=5,
         n_trans=3,
-        notes=(
-            "CPU run of up to ~60 minutes",
-            "sparser than the paper (m/n 0.31 instead of 0.55): the sampling at which EI's "
-            "nullspace gain shows on a CPU",
-        ),
+        notes=(*_QUICK["ct"].notes, "CPU run of up to ~60 minutes"),
     ),
     "inpainting": _rep(
         _QUICK["inpainting"], profile="long", epochs=400, milestones=(300,), eval_interval=10
