@@ -102,6 +102,7 @@ def plan(name: str, steps: int = 800) -> list[StudyRun]:
         r("width32_alpha10", alpha=10.0, width=32),
         r("ntrans1_alpha10", alpha=10.0, n_trans=1),
         r("long3x_alpha10", alpha=10.0, steps=3 * steps, eval_every=300),
+        r("views14_long3x", n_views=14, steps=3 * steps, eval_every=300),
     ]
     if name == "core":
         return core

@@ -152,16 +152,14 @@ _QUICK = {
     # 64x64 with 14 views (m/n ~ 0.31, against the paper's ~0.55 at 128x128 with 50 views): at
     # the paper's ratio EI's gain over MC stays below 1 dB within CPU hours, while with 14 views
     # MC's error is ~95 % nullspace and EI removes a visible part of it in minutes (the CT study
-    # in docs/results.md). alpha 10: alpha 100 is ~4x the paper's balance at 64x64 (line
-    # integrals half as long) and keeps EI from fitting the measurements. 2 rotations, UNet
-    # width 16; zero-init so f = FBP at step 0.
+    # in docs/results.md; there the paper's alpha = 100 does best). 2 rotations, UNet width 16;
+    # zero-init so f = FBP at step 0.
     "ct": _rep(
         _PAPER["ct"],
         profile="quick",
         image_size=64,
         n_views=14,
         n_trans=2,
-        alpha=10.0,
         width=16,
         batch_size=4,
         lr=1e-3,
@@ -171,7 +169,7 @@ _QUICK = {
         zero_init=True,
         notes=(
             "sparser than the paper (m/n 0.31 instead of 0.55): the sampling at which EI's "
-            "nullspace gain shows on a CPU; at 25 views (m/n 0.55) EI - MC < 1 dB",
+            "nullspace gain shows on a CPU; at 25 views (m/n 0.55) EI - MC < 1 dB in CPU hours",
         ),
     ),
     "inpainting": _rep(
