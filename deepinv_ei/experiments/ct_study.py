@@ -319,8 +319,8 @@ def summary(records: list[dict]) -> str:
     """The study table in Markdown (PSNR in dB, data range 1; split as PSNR-like dB)."""
     lines = [
         "| run | m/n | FBP | MC | EI | EI − MC | MC SSIM | EI SSIM | MC range / null dB | "
-        "EI range / null dB | EI s | MC s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "EI range / null dB | steps (EI) | EI s | MC s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         mc, ei = r["mc"], r["ei"]
@@ -329,6 +329,7 @@ def summary(records: list[dict]) -> str:
             f"| {ei['psnr']:.2f} | {r['gap_psnr']:+.2f} | {mc['ssim']:.3f} | {ei['ssim']:.3f} "
             f"| {mc['split']['range_psnr']:.1f} / {mc['split']['null_psnr']:.1f} "
             f"| {ei['split']['range_psnr']:.1f} / {ei['split']['null_psnr']:.1f} "
+            f"| {r['settings']['steps']} ({r['settings']['steps'] - ei.get('start_step', 0)}) "
             f"| {ei['train_seconds']:.0f} | {mc['train_seconds']:.0f} |"
         )
     return "\n".join(lines) + "\n"
