@@ -19,6 +19,7 @@ from deepinv_ei.experiments.reproduce.profiles import (
     PROFILES,
     TASKS,
     apply_overrides,
+    describe_changes,
     paper_profile,
 )
 from deepinv_ei.experiments.reproduce.training import ReproTrainer
@@ -232,13 +233,14 @@ def test_profiles_cover_every_task_and_paper_holds_the_papers_settings():
         get_profile("mri", "quick")
 
 
-def test_quick_ct_keeps_the_papers_measurement_ratio():
-    # 128^2 with 50 views has m/n ~ 0.55; the quick 64^2 must stay under-determined too.
+def test_quick_ct_is_under_determined_at_most_as_densely_as_the_paper():
+    # 128^2 with 50 views has m/n ~ 0.55; the quick 64^2 uses 14 views (m/n ~ 0.31), where EI's
+    # nullspace gain shows within minutes (the CT study in docs/results.md); the change is printed.
     def ratio(p):
         return p.n_views * int(torch.tensor(2.0).sqrt().item() * p.image_size + 1) / p.image_size**2
 
-    assert ratio(get_profile("ct", "quick")) < 1
-    assert abs(ratio(get_profile("ct", "quick")) - ratio(paper_profile("ct"))) < 0.1
+    assert 0.25 < ratio(get_profile("ct", "quick")) <= ratio(paper_profile("ct"))
+    assert "n_views: paper 50 -> 14" in describe_changes(get_profile("ct", "quick"))
 
 
 def test_seed_convention_psnr_is_standard_minus_10log10_channels_for_unit_peak():

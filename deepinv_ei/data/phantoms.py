@@ -110,12 +110,17 @@ def random_phantom(rng: np.random.Generator, size: int, supersample: int = 2) ->
     """One random phantom, ``size x size``, values in [0, 1] (see :func:`random_phantom_ellipses`)."""
     outer, inner = random_phantom_ellipses(rng)
     s = check_count(supersample, "supersample", minimum=1)
-    masks = ellipse_masks(outer + inner, size * s)
+    fine, _ = _fine_phantom(outer, inner, size * s)
+    return np.clip(fine.reshape(size, s, size, s).mean(axis=(1, 3)), 0.0, 1.0)
+
+
+def _fine_phantom(outer: list[Ellipse], inner: list[Ellipse], n: int):
+    # (image, body mask) on the n x n fine grid; inner structures are cut to the body.
+    masks = ellipse_masks(outer + inner, n)
     rim, body, structures = masks[0], masks[1], masks[2:]
     contrasts = np.array([e.intensity for e in inner])
-    # Inner structures are cut to the body (inside the rim), on the fine grid.
     fine = rim + outer[1].intensity * body + body * np.tensordot(contrasts, structures, axes=1)
-    return np.clip(fine.reshape(size, s, size, s).mean(axis=(1, 3)), 0.0, 1.0)
+    return fine, body
 
 
 def ct_phantoms(
@@ -153,4 +158,109 @@ def ct_phantoms(
 
     return ImageSplit(
         make(0, n_train), make(1, n_test), "ct_phantoms", f"random-ellipse phantoms, seed={seed}"
+    )
+
+
+def _smooth_noise(rng: np.random.Generator, n: int, scale: float) -> np.ndarray:
+    # White noise low-passed by a Gaussian of ``scale`` pixels (in Fourier), unit std.
+    f = np.fft.fftfreq(n)
+    g = np.exp(-2 * (np.pi * scale) ** 2 * (f[:, None] ** 2 + f[None, :] ** 2))
+    z = np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((n, n))) * g))
+    return z / max(float(z.std()), 1e-12)
+
+
+def random_textured_phantom(
+    rng: np.random.Generator, size: int, supersample: int = 2
+) -> np.ndarray:
+    r"""A phantom with texture and fine structures inside the body, ``size x size`` in [0, 1].
+
+    The body and its ellipses are those of :func:`random_phantom`; inside the body are added
+
+    - a smooth random texture (white noise low-passed at 1--3 % of the field of view,
+      amplitude 0.03--0.08),
+    - 5--15 small bright or dark dots (radius 0.6--2 % of the field of view),
+    - 2--6 thin straight bars (width about one pixel at 64², length 10--40 %),
+
+    i.e. the high-frequency detail that sparse-view FBP streaks hide and that no single ellipse
+    phantom has.
+
+    :Examples:
+
+    >>> x = random_textured_phantom(np.random.default_rng(0), 32)
+    >>> x.shape, bool(0.0 <= x.min() and x.max() <= 1.0)
+    ((32, 32), True)
+    """
+    outer, inner = random_phantom_ellipses(rng)
+    s = check_count(supersample, "supersample", minimum=1)
+    n = size * s
+    base, body = _fine_phantom(outer, inner, n)
+    texture = _smooth_noise(rng, n, rng.uniform(0.01, 0.03) * n) * rng.uniform(0.03, 0.08)
+    details = []
+    a, b, x0, y0 = outer[1].a, outer[1].b, outer[1].x0, outer[1].y0
+    for _ in range(int(rng.integers(5, 16))):
+        r, phi = 0.8 * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
+        rad = rng.uniform(0.012, 0.04)
+        c = rng.choice([-1.0, 1.0]) * rng.uniform(0.15, 0.4)
+        details.append(Ellipse(c, rad, rad, x0 + r * a * np.cos(phi), y0 + r * b * np.sin(phi)))
+    for _ in range(int(rng.integers(2, 7))):
+        r, phi = 0.6 * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
+        c = rng.choice([-1.0, 1.0]) * rng.uniform(0.15, 0.35)
+        half_len, half_width = rng.uniform(0.1, 0.4), rng.uniform(0.02, 0.035)
+        details.append(
+            Ellipse(
+                c,
+                half_len,
+                half_width,
+                x0 + r * a * np.cos(phi),
+                y0 + r * b * np.sin(phi),
+                rng.uniform(0, np.pi),
+            )
+        )
+    masks = ellipse_masks(details, n)
+    fine = base + body * (texture + np.tensordot([d.intensity for d in details], masks, axes=1))
+    return np.clip(fine.reshape(size, s, size, s).mean(axis=(1, 3)), 0.0, 1.0)
+
+
+PHANTOM_FAMILIES = {"ellipses": random_phantom, "textured": random_textured_phantom}
+
+
+def ct_phantom_family(
+    family: str = "ellipses",
+    n_train: int = 90,
+    n_test: int = 10,
+    size: int = 128,
+    seed: int = 0,
+    supersample: int = 2,
+) -> ImageSplit:
+    r"""Seeded CT phantoms of one family: ``"ellipses"`` (:func:`ct_phantoms`) or ``"textured"``
+    (:func:`random_textured_phantom`), :math:`(N, 1, \text{size}, \text{size})` in [0, 1].
+
+    :Examples:
+
+    >>> split = ct_phantom_family("textured", n_train=2, n_test=1, size=32)
+    >>> tuple(split.train.shape), split.name
+    ((2, 1, 32, 32), 'ct_phantoms_textured')
+    """
+    if family not in PHANTOM_FAMILIES:
+        raise ValueError(
+            f"phantom family must be one of {sorted(PHANTOM_FAMILIES)}, got {family!r}"
+        )
+    if family == "ellipses":
+        return ct_phantoms(n_train, n_test, size, seed, supersample)
+    n_train, n_test = check_count(n_train, "n_train"), check_count(n_test, "n_test")
+    seed = check_count(seed, "seed")
+    make_one = PHANTOM_FAMILIES[family]
+
+    def make(part: int, n: int) -> torch.Tensor:
+        images = [
+            make_one(np.random.default_rng([seed, part, i, 1]), size, supersample) for i in range(n)
+        ]
+        stacked = np.stack(images) if images else np.zeros((0, size, size))
+        return torch.from_numpy(stacked[:, None].astype(np.float32))
+
+    return ImageSplit(
+        make(0, n_train),
+        make(1, n_test),
+        f"ct_phantoms_{family}",
+        f"{family} phantoms, seed={seed}",
     )

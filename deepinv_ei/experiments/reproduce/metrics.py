@@ -52,3 +52,18 @@ def summarise(values: torch.Tensor) -> tuple[float, float]:
     """Mean and standard deviation (0 for one value)."""
     v = values.double()
     return float(v.mean()), float(v.std()) if v.numel() > 1 else 0.0
+
+
+def image_metrics(x: torch.Tensor, x_hat: torch.Tensor, physics=None) -> dict:
+    r"""Mean and standard deviation of PSNR (both conventions) and SSIM over the images, and,
+    with ``physics``, the range / nullspace split of the error
+    (:func:`~deepinv_ei.experiments.reproduce.error_split.error_split`) under ``"split"``."""
+    entry: dict = {}
+    for name, fn in (("psnr", psnr), ("psnr_seed", psnr_seed_convention), ("ssim", ssim)):
+        mean, std = summarise(fn(x, x_hat).cpu())
+        entry[name], entry[f"{name}_std"] = round(mean, 4), round(std, 4)
+    if physics is not None:
+        from .error_split import error_split
+
+        entry["split"] = error_split(physics, x, x_hat)
+    return entry

@@ -35,7 +35,7 @@ RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
 #: What a run writes in its folder (``--overwrite`` deletes these and nothing else).
 OUTPUT_FILES = (RESULTS, RUN_FILE, "results.md")
-OUTPUT_GLOBS = ("fig1_*.png", "curves_*.png")
+OUTPUT_GLOBS = ("fig1_*.png", "curves_*.png", "split_*.png")
 OUTPUT_DIRS = ("recon", "checkpoints")
 #: Names written inside OUTPUT_DIRS (reconstructions, checkpoints, final models).
 WRITTEN_GLOBS = ("*.pt", "*.pth", "*.pth.tar")

@@ -21,8 +21,9 @@ from deepinv_ei.utils import atomic_save_torch
 
 from . import report
 from .distributed import DistInfo, barrier, init_distributed, shutdown, wrap_ddp
+from .error_split import format_split
 from .methods import make_losses, noise_model
-from .metrics import psnr, psnr_seed_convention, ssim, summarise
+from .metrics import image_metrics
 from .outputs import (
     RESULTS,
     check_output,
@@ -44,7 +45,13 @@ from .profiles import (
     get_profile,
 )
 from .tasks import TaskSetup, build_task, make_transform
-from .training import CHECKPOINT, EpochSampler, ReproTrainer
+from .training import (
+    CHECKPOINT,
+    EpochSampler,
+    ReproTrainer,
+    maybe_compile,
+    mixed_precision_arg,
+)
 
 
 @dataclass(frozen=True)
@@ -105,15 +112,12 @@ def measure(physics, x: torch.Tensor, batch: int = 32) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(reconstruct, x: torch.Tensor, y: torch.Tensor, batch: int = 8) -> dict:
-    """Per-image metrics of ``reconstruct(y)`` against ``x``; keeps image 0 for the figure."""
+def evaluate(reconstruct, x: torch.Tensor, y: torch.Tensor, batch: int = 8, physics=None) -> dict:
+    """Per-image metrics of ``reconstruct(y)`` against ``x`` (with ``physics``, also the range /
+    nullspace split of the error); keeps image 0 for the figure."""
     outs = [reconstruct(y[i : i + batch]) for i in range(0, len(x), batch)]
     x_hat = torch.cat(outs).to(x.device)
-    entry = {}
-    for name, fn in (("psnr", psnr), ("psnr_seed", psnr_seed_convention), ("ssim", ssim)):
-        mean, std = summarise(fn(x, x_hat).cpu())
-        entry[name], entry[f"{name}_std"] = round(mean, 4), round(std, 4)
-    return entry | {"first": x_hat[:1].cpu()}
+    return image_metrics(x, x_hat, physics) | {"first": x_hat[:1].cpu()}
 
 
 def extra_test(s: TaskSetup, reconstruct) -> dict:
@@ -121,7 +125,7 @@ def extra_test(s: TaskSetup, reconstruct) -> dict:
     if s.x_extra is None:
         return {}
     x = s.x_extra.to(s.x_test.device)
-    res = evaluate(reconstruct, x, measure(s.physics, x))
+    res = evaluate(reconstruct, x, measure(s.physics, x), physics=s.physics)
     res.pop("first")
     return {"extra_test": {"name": s.extra_name, "n_images": len(x)} | res}
 
@@ -159,14 +163,14 @@ def train_method(
     p = s.profile
     torch.manual_seed(cfg.seed)  # the same initial G for every method
     backbone = EIUNet(p.channels, p.width, p.scales, p.batch_norm, p.zero_init)
-    model = ei_reconstructor(backbone).to(device)
+    model = ei_reconstructor(maybe_compile(backbone, p)).to(device)
     n_params = sum(q.numel() for q in model.parameters())
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(p.milestones), gamma=0.1)
     resume_from = ckpt_dir / CHECKPOINT
     # the group elements come from their own generator, saved in checkpoints (exact resume)
     group_rng = torch.Generator().manual_seed(cfg.seed * 1000 + 7 + info.rank)
-    transform = make_transform(p.transform, p.n_trans, group_rng)
+    transform = make_transform(p.transform, p.n_trans, group_rng, p.interpolation)
     trainer = ReproTrainer(
         model=wrap_ddp(model, info, device),
         physics=s.physics,
@@ -194,11 +198,12 @@ def train_method(
         show_progress_bar=cfg.verbose and info.is_main,
         freq_update_progress_bar=5,
         non_blocking_transfers=device.type == "cuda",
+        mixed_precision=mixed_precision_arg(p),
     )
     trainer.train()
     barrier(info)
     model.eval()
-    entry = evaluate(lambda y: model(y, s.physics), s.x_test.to(device), y_test)
+    entry = evaluate(lambda y: model(y, s.physics), s.x_test.to(device), y_test, physics=s.physics)
     entry |= extra_test(s, lambda y: model(y, s.physics))
     entry |= {
         "train_seconds": round(trainer.train_seconds(), 2),
@@ -301,7 +306,7 @@ def _run(
             say(f"[{task}] {method} ...")
             t0 = time.perf_counter()
             if method == "pinv":
-                entry = evaluate(s.physics.A_dagger, s.x_test, y_test)
+                entry = evaluate(s.physics.A_dagger, s.x_test, y_test, physics=s.physics)
                 entry |= extra_test(s, s.physics.A_dagger)
                 entry |= {"train_seconds": 0.0, "epochs": 0, "name": s.pinv_name}
             elif method == "rei":
@@ -347,6 +352,7 @@ def _run(
             say(
                 f"[{task}] {method}: PSNR {entry['psnr']:.2f} dB, SSIM {entry['ssim']:.3f}, "
                 f"{entry['train_seconds']:.0f} s training"
+                + (f"; error {format_split(entry['split'])}" if "split" in entry else "")
             )
             if info.is_main:
                 atomic_save_torch(cfg.out / "recon" / f"{task}_{method}.pt", first)

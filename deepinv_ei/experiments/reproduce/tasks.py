@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import deepinv as dinv
 import torch
 
-from .profiles import TaskProfile
+from .profiles import TaskProfile, check_profile
 
 
 @dataclass
@@ -61,15 +61,20 @@ def cs_physics(size: int, m: int, seed: int, device="cpu"):
     return dinv.physics.CompressedSensing(m=m, img_size=(1, size, size), rng=gen, device=device)
 
 
-def make_transform(kind: str, n_trans: int, rng: torch.Generator | None = None):
+def make_transform(
+    kind: str, n_trans: int, rng: torch.Generator | None = None, interpolation: str = "fourier"
+):
     """The group of the task from :mod:`deepinv_ei.transforms`, identity excluded as in the
-    paper (rotations by 1..359 integer degrees, shifts by nonzero offsets)."""
+    paper (rotations by 1..359 integer degrees, shifts by nonzero offsets); ``interpolation``
+    is the rotations' (``"fourier"``, ``"bilinear"``, ``"bicubic"``, ``"nearest"``)."""
     from deepinv_ei import transforms
 
     if kind == "shift":
         return transforms.Shift(nonzero=True, n_trans=n_trans, rng=rng)
     if kind == "rotate":
-        return transforms.Rotate(multiples=1.0, nonzero=True, n_trans=n_trans, rng=rng)
+        return transforms.Rotate(
+            multiples=1.0, nonzero=True, n_trans=n_trans, rng=rng, interpolation_mode=interpolation
+        )
     raise ValueError(f"transform must be 'shift' or 'rotate', got {kind!r}")
 
 
@@ -78,7 +83,13 @@ def load_data(p: TaskProfile, data_dir: str | None, seed: int):
     from deepinv_ei.data import load_dataset
 
     counts = {k: v for k, v in (("n_train", p.n_train), ("n_test", p.n_test)) if v is not None}
-    split = load_dataset(p.task, data_dir=data_dir, size=p.image_size, seed=seed, **counts)
+    if p.task == "ct" and data_dir is None and p.phantoms != "ellipses":
+        from deepinv_ei.data.phantoms import ct_phantom_family
+
+        counts = {"n_train": p.n_train or 90, "n_test": p.n_test or 10}
+        split = ct_phantom_family(p.phantoms, size=p.image_size, seed=seed, **counts)
+    else:
+        split = load_dataset(p.task, data_dir=data_dir, size=p.image_size, seed=seed, **counts)
     train, test = split.train, split.test
     if p.n_train is not None:
         train = train[: p.n_train]
@@ -91,6 +102,7 @@ def build_task(
     p: TaskProfile, data_dir: str | None = None, seed: int = 0, device: str | torch.device = "cpu"
 ) -> TaskSetup:
     """Data, physics and transform of ``p.task``; data errors surface here, before any training."""
+    check_profile(p)
     x_train, x_test, name = load_data(p, data_dir, seed)
     expected = (p.channels, p.image_size, p.image_size)
     for split, x in (("train", x_train), ("test", x_test)):

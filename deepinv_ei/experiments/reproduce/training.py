@@ -67,6 +67,33 @@ def load_checkpoint(path, map_location=None) -> dict:
     return ckp
 
 
+MIXED_PRECISION = {"none": False, "bf16": "bf16", "fp16": "fp16"}
+
+
+def check_speed_options(p) -> None:
+    """Raise :class:`ValueError` for a bad ``mixed_precision`` of the profile ``p``."""
+    if p.mixed_precision not in MIXED_PRECISION:
+        raise ValueError(
+            f"mixed_precision must be one of {sorted(MIXED_PRECISION)}, got {p.mixed_precision!r}"
+        )
+
+
+def mixed_precision_arg(p) -> bool | str:
+    r"""The ``mixed_precision`` argument of :class:`deepinv.Trainer` for profile ``p``: autocast
+    of the forward passes and losses to bfloat16 or float16 (float16 with a
+    :class:`torch.amp.GradScaler`, saved in checkpoints); ``False`` for float32."""
+    check_speed_options(p)
+    return MIXED_PRECISION[p.mixed_precision]
+
+
+def maybe_compile(module: torch.nn.Module, p) -> torch.nn.Module:
+    r"""Compile ``module`` in place with :func:`torch.compile` when ``p.compile`` (its
+    ``state_dict`` keys, hence checkpoints, are unchanged); returns it."""
+    if p.compile:
+        module.compile()
+    return module
+
+
 def bare(model: torch.nn.Module) -> torch.nn.Module:
     """The module inside a DistributedDataParallel wrapper (or the model itself)."""
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
@@ -95,7 +122,10 @@ class ReproTrainer(dinv.Trainer):
         self.seconds_before = 0.0
         self.eval_seconds = 0.0
         self.resumed_from_epoch: int | None = None
+        self._scaler_state = None
         super().setup_train(train=train, **kwargs)  # ends with load_model (resume)
+        if self._scaler_state is not None and self.scaler.is_enabled():
+            self.scaler.load_state_dict(self._scaler_state)  # the scaler exists only now
         sampler = getattr(self.train_dataloader[0], "sampler", None)
         if isinstance(sampler, DistributedSampler):
             sampler.set_epoch(self.epoch_start)
@@ -136,6 +166,7 @@ class ReproTrainer(dinv.Trainer):
             "numpy_rng": numpy_rng_state(),
             "generators": {k: g.get_state() for k, g in self.generators.items()},
             "metadata": self.metadata,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
         }
         atomic_save_torch(Path(self.checkpoint_dir) / CHECKPOINT, state)
 
@@ -165,6 +196,7 @@ class ReproTrainer(dinv.Trainer):
         self.eval_metrics_history = ckp.get("eval_metrics", self.eval_metrics_history)
         self.curve = [list(c) for c in ckp.get("curve", [])]
         self.seconds_before = float(ckp.get("train_seconds", 0.0))
+        self._scaler_state = ckp.get("scaler")
         if "torch_rng" in ckp:
             torch.set_rng_state(ckp["torch_rng"].cpu())
         if "numpy_rng" in ckp:
