@@ -298,3 +298,23 @@ def test_products_in_forked_dataloader_workers_do_not_hang(backend):
     )
     for y in loader:
         torch.testing.assert_close(y, expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_and_autocast_run_in_float32(dtype):
+    """Mixed precision: half inputs and autocast regions give the float32 result, and the
+    gradient comes back in the input's dtype."""
+    space = odl.uniform_discr([-1, -1], [1, 1], (16, 16), dtype="float32")
+    physics = ray_transform_physics((space, parallel_beam_geometry(space, num_angles=8)))
+    x = torch.rand(2, 1, 16, 16).to(dtype).requires_grad_()
+    ref = physics.A(x.detach().float())
+    y = physics.A(x)
+    assert y.dtype == torch.float32 and torch.equal(y, ref)
+    y.sum().backward()
+    assert x.grad.dtype == dtype
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y32 = x.detach().float()
+        assert torch.allclose(physics.A(y32), ref)
+        fbp = physics.A_dagger(ref)
+    assert fbp.dtype == torch.float32
+    assert torch.allclose(fbp, physics.A_dagger(ref), atol=1e-6)

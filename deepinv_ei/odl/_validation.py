@@ -51,6 +51,18 @@ def check_linear_tensor_operator(op: object) -> odl.Operator:
     return op
 
 
+def upcast_reduced_precision(x: object) -> object:
+    """``x`` in float32 if it is a float16/bfloat16 tensor (else unchanged).
+
+    Under mixed precision (autocast) the operators run in float32, as autocast does for
+    precision-sensitive ops: the sparse, ASTRA and FFT kernels have no half types. The cast is
+    part of the autograd graph, so gradients come back in the input's dtype.
+    """
+    if isinstance(x, torch.Tensor) and x.dtype in (torch.float16, torch.bfloat16):
+        return x.float()
+    return x
+
+
 def check_input(
     x: object,
     trailing_shape: Sequence[int],

@@ -20,7 +20,7 @@ from typing import Any
 import odl
 import torch
 
-from ._validation import check_input, check_operator, is_fast_linear
+from ._validation import check_input, check_operator, is_fast_linear, upcast_reduced_precision
 from .backends import Backend, check_options, make_backend
 from .backends.generic import OdlNonlinearBackend, vjp_per_sample
 
@@ -207,12 +207,14 @@ class OperatorModule(torch.nn.Module):
             out_shape = self.op.domain.shape if transposed else self.op.range.shape
             return x.new_empty((0, *out_shape))
         backend = self.get_backend(x.device)
-        return backend.transpose(x) if transposed else backend.forward(x)
+        # autocast would cast the sparse product to a half type that its kernels lack
+        with torch.autocast(x.device.type, enabled=False):
+            return backend.transpose(x) if transposed else backend.forward(x)
 
     # -- application --------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         what = "input of the transpose" if self._is_transpose else "input"
-        check_input(x, self.in_shape, what)
+        x = check_input(upcast_reduced_precision(x), self.in_shape, what)
         batch = x.shape[: x.ndim - len(self.in_shape)]
         flat = x.reshape(-1, *self.in_shape).contiguous()
         if self.is_linear:
