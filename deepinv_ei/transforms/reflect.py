@@ -191,26 +191,6 @@ class Dihedral(GroupTransform):
 
     param_spec = {"k": (), "flip": ()}
 
-    def __init__(
-        self,
-        *args: Any,
-        per_sample: bool = True,
-        n_trans: int = 1,
-        rng: torch.Generator | None = None,
-        constant_shape: bool = True,
-        flatten_video_input: bool = True,
-        device: torch.device | str | None = None,
-    ) -> None:
-        super().__init__(
-            *args,
-            n_trans=n_trans,
-            rng=rng,
-            constant_shape=constant_shape,
-            flatten_video_input=flatten_video_input,
-            device=device,
-            per_sample=per_sample,
-        )
-
     def _check_shape(self, shape: tuple[int, ...]) -> None:
         _check_square(shape, "Dihedral (D4)")
 
