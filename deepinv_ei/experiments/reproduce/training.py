@@ -26,6 +26,8 @@ from torch.utils.data import DistributedSampler
 
 from deepinv_ei.utils import atomic_save_torch, safe_load_torch
 
+from .profiles import TaskProfile, check_profile
+
 CHECKPOINT = "ckp_last.pth.tar"
 _REQUIRED = ("epoch", "state_dict")
 
@@ -67,23 +69,13 @@ def load_checkpoint(path, map_location=None) -> dict:
     return ckp
 
 
-MIXED_PRECISION = {"none": False, "bf16": "bf16", "fp16": "fp16"}
-
-
-def check_speed_options(p) -> None:
-    """Raise :class:`ValueError` for a bad ``mixed_precision`` of the profile ``p``."""
-    if p.mixed_precision not in MIXED_PRECISION:
-        raise ValueError(
-            f"mixed_precision must be one of {sorted(MIXED_PRECISION)}, got {p.mixed_precision!r}"
-        )
-
-
-def mixed_precision_arg(p) -> bool | str:
+def mixed_precision_arg(p: TaskProfile) -> bool | str:
     r"""The ``mixed_precision`` argument of :class:`deepinv.Trainer` for profile ``p``: autocast
     of the forward passes and losses to bfloat16 or float16 (float16 with a
-    :class:`torch.amp.GradScaler`, saved in checkpoints); ``False`` for float32."""
-    check_speed_options(p)
-    return MIXED_PRECISION[p.mixed_precision]
+    :class:`torch.amp.GradScaler`, saved in checkpoints); ``False`` for float32 (``"none"``).
+    The setting is checked by :func:`check_profile`, with the profile's other choices."""
+    check_profile(p)
+    return False if p.mixed_precision == "none" else p.mixed_precision
 
 
 def maybe_compile(module: torch.nn.Module, p) -> torch.nn.Module:
