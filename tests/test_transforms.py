@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import odl
 import pytest
 import torch
 
+import deepinv_ei
 from deepinv_ei.odl import GroupElementOperator
 from deepinv_ei.transforms import (
     TRANSFORMS,
@@ -36,6 +42,13 @@ EXACT["dihedral*shift"] = (
     lambda **kw: Product(Dihedral(), Shift(), **kw),
     {"k": [0], "flip": [0], "y_shift": [0], "x_shift": [0]},
 )
+
+
+def test_transforms_need_neither_odl_nor_astra():
+    code = "import sys, deepinv_ei.transforms; assert not {'odl', 'astra'} & set(sys.modules)"
+    root = Path(deepinv_ei.__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root)
 
 
 def test_registry_covers_exact_cases():
@@ -281,6 +294,20 @@ def test_bilinear_rotation_transpose_by_autograd():
 
 
 @pytest.mark.parametrize("name", sorted(EXACT))
+def test_apply_is_the_action_and_its_exact_inverse(name):
+    make, _ = EXACT[name]
+    T = make(n_trans=2, rng=torch.Generator().manual_seed(1))
+    x = _image(batch=3)
+    p = T.get_params(x)
+    _, n, k = T.normalise_params(p)
+    assert (n, k) == (2, 3)
+    y = T.apply(x, p)
+    assert torch.equal(y, T.transform(x, **p))
+    assert torch.equal(T.apply(y, p, inverse=True, batchwise=False), x.repeat(2, 1, 1, 1))
+    assert torch.equal(T.apply(y[3:], p, inverse=True)[3:], x)  # copy 1 undone by element 1
+
+
+@pytest.mark.parametrize("name", sorted(EXACT))
 def test_odl_operator_matches_torch(name):
     make, _ = EXACT[name]
     T = make(rng=torch.Generator().manual_seed(5))
@@ -369,6 +396,8 @@ def test_bad_inputs_raise_clear_errors():
         Rotate(interpolation_mode="lanczos")
     with pytest.raises(TypeError, match="Generator"):
         Shift(rng=0)
+    with pytest.raises(TypeError, match="GroupTransform"):
+        GroupElementOperator(lambda v: v, odl.uniform_discr([0, 0], [1, 1], (4, 4)), {})
     with pytest.raises(TypeError, match="uniform_discr"):
         GroupElementOperator(Shift(), odl.rn(4), {"y_shift": 0, "x_shift": 0})
     with pytest.raises(ValueError, match="ONE group element"):
