@@ -373,8 +373,8 @@ class Product(GroupTransform):
     :param int n_trans: copies per image; ``None`` for the product of the factors' ``n_trans``
         (the factors draw their own copies, combined as deepinv combines them); an explicit value
         draws ``n_trans`` i.i.d. product elements per image.
-    :param torch.Generator rng: random generator of :meth:`get_params` when drawing from
-        :meth:`group_elements`-free factors is delegated; defaults to the first factor's.
+    :param torch.Generator rng: random generator of the product's own draws (with an explicit
+        ``n_trans``); defaults to the first factor's.
     :param bool flatten_video_input: accept 5-D video input; defaults to the first factor's.
     """
 
