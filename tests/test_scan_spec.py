@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 
 import numpy as np
 import odl
 import pytest
+import tomllib
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
