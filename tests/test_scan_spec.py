@@ -615,3 +615,17 @@ def test_cone_beam_physics_is_refused_on_a_cpu():
         ValueError, match="needs ODL's astra_cuda on a CUDA device; got device 'cpu'"
     ):
         ray_transform_from_spec(spec, device="cpu")
+
+
+def test_the_documented_example_file_loads(tmp_path):
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs" / "scanner_spec.md").read_text()
+    text = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "fan.toml").write_text(text)
+    spec = load_spec(tmp_path / "fan.toml")
+    assert (spec.geometry, spec.sinogram_shape, spec.image_shape) == (
+        "fan2d",
+        (360, 512),
+        (256, 256),
+    )

@@ -6,7 +6,7 @@ the image grid to reconstruct on, all lengths in one unit. :func:`load_spec` and
 :func:`save_spec` read and write the file format (documented field by field in
 ``docs/scanner_spec.md``); :func:`geometry_from_spec` and :func:`spec_from_geometry` convert to
 and from ODL, exactly: the round trip gives the same system matrix
-(:func:`deepinv_ei.odl.geometry.geometry_key`), bit for bit.
+(``deepinv_ei.odl.geometry.geometry_key``), bit for bit.
 
 Sinograms are ``(views, detectors)`` per slice, ODL's order. Angles are in radians in memory,
 increasing; a view at angle :math:`\theta` sees the object rotated by :math:`-\theta` (ODL's
@@ -1105,7 +1105,7 @@ def spec_from_geometry(space: Any, geometry: Any = None, unit: str = "px") -> Sc
 
     Exact: :func:`geometry_from_spec` of the result gives the same angles, source and detector
     positions, detector and image partitions, and so the same system matrix
-    (:func:`deepinv_ei.odl.geometry.geometry_key`), bit for bit; this is checked, and a geometry
+    (``deepinv_ei.odl.geometry.geometry_key``), bit for bit; this is checked, and a geometry
     that a spec cannot describe exactly is refused, saying why. Described: 2D parallel beam, 2D
     fan beam with a flat detector (constant source and detector shifts), circular cone beam,
     in ODL's standard orientation, with any angles, detector shift and image grid of square
@@ -1222,7 +1222,7 @@ def geometry_fingerprint(space: Any, geometry: Any) -> dict[str, str]:
 
     The image grid, the angles, the detector partition, the source and detector positions and
     detector axes of every view, and (2D) the matrix key
-    :func:`deepinv_ei.odl.geometry.geometry_key` of ODL's ``astra_cpu`` transform. Two
+    ``deepinv_ei.odl.geometry.geometry_key`` of ODL's ``astra_cpu`` transform. Two
     ``(space, geometry)`` pairs with equal fingerprints give the same operator bit for bit.
     """
     from odl.applications.tomo import RayTransform
