@@ -273,19 +273,20 @@ def test_unknown_fields_are_named_with_the_allowed_ones():
     _error(fan, r"unknown field detector\.rows; .*for fan2d")
 
 
-def test_missing_fields_are_named():
-    d = parallel_dict()
-    del d["detector"]["pitch"]
-    _error(d, r"missing field detector\.pitch")
-    d = fan_dict()
-    del d["source"]
-    _error(d, r"missing table \[source\]")
-    d = fan_dict()
-    del d["image"]["pixel_size"]
-    _error(d, r"missing field image\.pixel_size for fan2d")
-    d = parallel_dict()
-    del d["geometry"]
-    _error(d, r"missing field geometry \(one of parallel2d, fan2d")
+@pytest.mark.parametrize(
+    "make, path, match",
+    [
+        (parallel_dict, ("detector", "pitch"), r"missing field detector\.pitch"),
+        (fan_dict, ("source",), r"missing table \[source\]"),
+        (fan_dict, ("image", "pixel_size"), r"missing field image\.pixel_size for fan2d"),
+        (parallel_dict, ("geometry",), r"missing field geometry \(one of parallel2d, fan2d"),
+        (parallel_dict, ("angles", "unit"), r"missing field angles\.unit"),
+    ],
+)
+def test_missing_fields_are_named(make, path, match):
+    d = make()
+    del (d[path[0]] if len(path) == 2 else d)[path[-1]]
+    _error(d, match)
     _error({**parallel_dict(), "geometry": "parallel3d"}, r"missing field detector\.rows")
 
 
