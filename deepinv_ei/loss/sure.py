@@ -41,31 +41,25 @@ __all__ = [
 Level = float | torch.Tensor | None
 
 
-def _as_level(value: Any, like: torch.Tensor | None, what: str) -> torch.Tensor:
-    """A noise level as a tensor broadcastable to ``like``: scalar or one per sample."""
+def _as_level(value: Any, what: str, like: torch.Tensor | None = None) -> torch.Tensor:
+    """A finite, non-negative noise level: a scalar or one per sample of ``like``, then
+    shaped to broadcast against ``like``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
         raise TypeError(f"{what} must be a float or a tensor, got {type(value).__name__}")
+    level = torch.as_tensor(value)
+    shown = level.tolist() if level.numel() <= 8 else f"{level.flatten()[:8].tolist()}..."
+    if level.is_complex() or not bool(torch.isfinite(level).all()):
+        raise ValueError(f"{what} must be finite (a real number >= 0), got {shown}")
+    if torch.any(level < 0):
+        raise ValueError(f"{what} must be non-negative, got {shown}")
     if like is None:  # construction time: the batch size is not known yet
-        shown = value if not isinstance(value, torch.Tensor) else value.tolist()
-        level = torch.as_tensor(
-            value, dtype=None if isinstance(value, torch.Tensor) else torch.float64
-        )
-        if level.is_complex() or not bool(torch.isfinite(level).all()):
-            raise ValueError(f"{what} must be finite (a real number >= 0), got {shown!r}")
-        if torch.any(level < 0):
-            raise ValueError(f"{what} must be non-negative, got {shown!r}")
         return level
-    level = torch.as_tensor(value, dtype=like.dtype, device=like.device)
     if level.numel() not in (1, like.shape[0]):
         raise ValueError(
             f"{what} must be a scalar or have one value per sample ({like.shape[0]}), "
             f"got shape {tuple(level.shape)}"
         )
-    if not bool(torch.isfinite(level).all()):
-        raise ValueError(f"{what} must be finite, got {level.flatten()[:8].tolist()}")
-    if torch.any(level < 0):
-        raise ValueError(f"{what} must be non-negative, got {level.tolist()}")
-    return level.reshape(-1, *([1] * (like.ndim - 1)))
+    return level.to(like).reshape(-1, *([1] * (like.ndim - 1)))
 
 
 def _check_step(owner: str, key: str, tau: Any) -> None:
@@ -109,7 +103,7 @@ class SureLoss(Loss):
         given = {key: options[key] for key in self.levels}
         for key, value in given.items():
             if value is not None:
-                _as_level(value, None, key)  # validate early
+                _as_level(value, key)  # validate early
         missing = [key for key, value in given.items() if value is None]
         if options.get("unsure") and missing:
             raise ValueError(f"{owner}(unsure=True) learns the levels from given values: {missing}")
@@ -141,7 +135,7 @@ class SureLoss(Loss):
         for key, value in self.given_levels.items():
             if value is None:
                 value = getattr(self._noise_source(physics), key)
-            out[key] = _as_level(value, y, key)
+            out[key] = _as_level(value, key, like=y)
         return out
 
     def use_levels(self, **levels: torch.Tensor) -> None:
