@@ -17,7 +17,6 @@ the file written. Inputs are only read.
 
 from __future__ import annotations
 
-import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from .readers import (
     Stack,
     data_exchange,
     is_data_exchange,
+    TiffFilesStack,
     open_stack,
     read_angles,
     sha256_file,
@@ -112,38 +112,11 @@ def split_slices(n_slices: int, val_fraction: float = 0.1, seed: int = 0, n_val:
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
 
-def check_layout(stack: Stack, expected: dict[str, int | None], against: str) -> None:
-    """Check the stack's axis lengths against ``expected`` (axis name -> length or ``None``).
-
-    :raises ValueError: saying the array *looks transposed* when some other axis order would
-        match, else naming each length that contradicts ``against`` (the spec or angles file).
-    """
-    actual = dict(zip(stack.axes, stack.shape, strict=True))
-    wrong = {a: n for a, n in expected.items() if n is not None and actual[a] != n}
-    if not wrong:
-        return
-    shape, names = stack.stored_shape, stack.stored_axes
-    wanted = [expected.get(a) for a in stack.axes]
-    for perm in itertools.permutations(range(len(shape))):
-        if all(w is None or shape[p] == w for p, w in zip(perm, wanted, strict=True)):
-            order = [""] * len(shape)
-            for axis, p in zip(stack.axes, perm, strict=True):
-                order[p] = axis
-            raise ValueError(
-                f"{stack.name}: the array looks transposed: its shape {shape} read as axes "
-                f"{','.join(names)} gives {', '.join(f'{a}={actual[a]}' for a in wrong)}, but "
-                f"{against} expects {', '.join(f'{a}={n}' for a, n in wrong.items())}; the lengths "
-                f"match if the stored axes are {','.join(order)} (pass that as the axes)"
-            )
-    what = {"angle": "views", "col": "detector columns", "detector": "detector pixels",
-            "row": "detector rows", "slice": "slices"}  # fmt: skip
-    raise ValueError(
-        f"{stack.name}: "
-        + "; ".join(
-            f"{actual[a]} {what[a]} in the data contradict {n} {what[a]} of {against}"
-            for a, n in wrong.items()
-        )
-    )
+def check_shape(stack: Stack, spec: ScannerSpec, against: str) -> None:
+    """Check the stack's axes against ``spec`` (:meth:`ScannerSpec.check_data_shape`): a
+    length that contradicts it is an error naming both, a layout that fits only in another
+    axis order one that says the array looks transposed."""
+    spec.check_data_shape(stack.stored_shape, stack.stored_axes, f"{stack.name} (against {against})")
 
 
 def check_not_transposed(stack: Stack, spec: ScannerSpec, n_check: int = 4) -> None:
@@ -218,6 +191,13 @@ def _resolve_spec(geometry, angles, rows, cols, pixel_size, unit, image_shape) -
     if angles is not None:
         spec = spec.with_angles(angles)
     return spec, path
+
+
+def _against(spec_path, angles_name) -> str:
+    parts = [f"the scanner spec {spec_path}" if spec_path else "the scanner"]
+    if angles_name is not None:
+        parts.append(f"the angles of {angles_name}")
+    return " and ".join(parts)
 
 
 def _centre_px(spec: ScannerSpec, user_offset, bin_cols: int) -> tuple[float, str | None]:
@@ -369,8 +349,11 @@ def _ingest_projections(
         angle_values = read_angles(angles, angle_unit)
         angles_name = str(angles)
         extra_sources.append(split_source(angles)[0])
-    if angle_values is not None:
-        check_layout(stack, {"angle": len(angle_values)}, f"the {len(angle_values)} angles of {angles_name}")
+    if angle_values is not None and isinstance(stack, TiffFilesStack) and len(stack) != len(angle_values):
+        raise ValueError(
+            f"{stack.name}: {len(stack)} projection files match, but {angles_name} lists "
+            f"{len(angle_values)} angles; expected one file per angle"
+        )
     for field_stack in (flat_stack, dark_stack):
         if field_stack is not None and field_stack.shape[1:] != stack.shape[1:]:
             raise ValueError(
@@ -382,9 +365,7 @@ def _ingest_projections(
     spec, spec_path = _resolve_spec(geometry, angle_values, n_rows, n_cols, pixel_size, unit, image_shape)
     if spec_path is not None:
         extra_sources.append(spec_path)
-    against = f"the scanner spec{f' {spec_path}' if spec_path else ''}"
-    expected_rows = spec.det_rows if spec.geometry == "parallel3d" else None
-    check_layout(stack, {"angle": spec.num_views, "row": expected_rows, "col": spec.det_count}, against)
+    check_shape(stack, spec, _against(spec_path, angles_name if angle_values is not None else None))
     if not spec.geometry.startswith("parallel"):
         raise ValueError(
             f"{stack.name}: projections are read as a stack of parallel-beam slices; for a "
@@ -459,9 +440,7 @@ def _ingest_projections(
     if offset_from is not None:
         steps.append({"step": "centre_of_rotation", "offset_px": offset_px, "source": offset_from,
                       "method": "resample detector rows (linear)"})  # fmt: skip
-    spec = spec.with_detector(count=cols_out, pitch=spec.det_pitch * window.bin_cols, shift=0.0)
-    if spec.geometry == "parallel3d":
-        spec = _with_rows(spec, rows_out, window.bin_rows)
+    spec = _binned(spec, cols_out, window.bin_cols, 0.0, rows_out, window.bin_rows)
     kept, heldout = select_views(n_views, **views)
     train, val = split_slices(rows_out, *split[:2], n_val=split[2])
     steps.append(_views_step(views, kept, heldout))
@@ -471,7 +450,7 @@ def _ingest_projections(
     kept_pos[kept] = np.arange(len(kept))
     held_pos = np.full(n_views, -1)
     held_pos[heldout] = np.arange(len(heldout))
-    kept_spec = spec.with_angles(spec.angles[kept])
+    kept_spec = spec.select_views(kept)
     writer = MeasurementSetWriter(out, len(train), len(val), len(kept), len(heldout), cols_out, overwrite)
     with writer, _progress(n_views, "projections", progress) as bar:
         for start, stop, raw in stack.chunks(chunk):
@@ -511,11 +490,15 @@ def _mean_window(window: DetectorWindow, raw: np.ndarray) -> np.ndarray:
     return bin_axis(bin_axis(out, 1, window.bin_rows, "mean"), 2, window.bin_cols, "mean")
 
 
-def _with_rows(spec: ScannerSpec, rows: int, bin_rows: int) -> ScannerSpec:
-    import dataclasses
-
-    pitch = None if spec.row_pitch is None else spec.row_pitch * bin_rows
-    return dataclasses.replace(spec, det_rows=rows, row_pitch=pitch)
+def _binned(spec: ScannerSpec, count: int, bin_cols: int, shift: float, rows: int, bin_rows: int) -> ScannerSpec:
+    # The detector after the window, and the image grid if it was the parallel-beam default
+    # (a square of the detector's width): the field of view stays the same.
+    stacked = {"rows": rows, "row_pitch": spec.row_pitch * bin_rows} if spec.geometry == "parallel3d" else {}
+    new = spec.with_detector(count=count, pitch=spec.det_pitch * bin_cols, shift=shift, **stacked)
+    default_grid = spec.image_shape == (spec.det_count,) * 2 and spec.pixel_size == spec.det_pitch
+    if spec.geometry.startswith("parallel") and default_grid:
+        new = new.with_image(shape=(count, count), pixel_size=new.det_pitch)
+    return new
 
 
 def _ingest_sinograms(
@@ -530,9 +513,7 @@ def _ingest_sinograms(
     spec, spec_path = _resolve_spec(geometry, angle_values, n_slices, n_det, pixel_size, unit, image_shape)
     if spec_path is not None:
         extra_sources.append(spec_path)
-    against = f"the scanner spec{f' {spec_path}' if spec_path else ''}"
-    expected_slices = spec.det_rows if spec.geometry == "parallel3d" else None
-    check_layout(stack, {"slice": expected_slices, "angle": spec.num_views, "detector": spec.det_count}, against)
+    check_shape(stack, spec, _against(spec_path, angles))
     check_not_transposed(stack, spec)
     if window.bin_rows > 1:
         raise ValueError("sinograms are binned along the detector only (binning), not across slices")
@@ -563,10 +544,8 @@ def _ingest_sinograms(
         steps.append({"step": "centre_of_rotation", "offset_px": offset_px, "source": offset_from,
                       "method": "resample detector rows (linear)"})  # fmt: skip
     shift = 0.0 if spec.geometry.startswith("parallel") else spec.det_shift
-    spec = spec.with_detector(count=det_out, pitch=spec.det_pitch * window.bin_cols, shift=shift)
     n_kept_slices = slice_range[1] - slice_range[0]
-    if spec.geometry == "parallel3d":
-        spec = _with_rows(spec, n_kept_slices, 1)
+    spec = _binned(spec, det_out, window.bin_cols, shift, n_kept_slices, 1)
     kept, heldout = select_views(n_views, **views)
     train, val = split_slices(n_kept_slices, *split[:2], n_val=split[2])
     steps.append(_views_step(views, kept, heldout))
@@ -574,7 +553,7 @@ def _ingest_sinograms(
                   "train": len(train), "validation": len(val)})  # fmt: skip
     where = {int(s): ("train", i) for i, s in enumerate(train)}
     where.update({int(s): ("test", i) for i, s in enumerate(val)})
-    kept_spec = spec.with_angles(spec.angles[kept])
+    kept_spec = spec.select_views(kept)
     writer = MeasurementSetWriter(out, len(train), len(val), len(kept), len(heldout), det_out, overwrite)
     with writer, _progress(n_kept_slices, "sinograms", progress) as bar:
         for start in range(slice_range[0], slice_range[1], chunk):

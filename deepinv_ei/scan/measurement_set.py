@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .readers import sha256_file
-from .spec import ScannerSpec, ray_transform_from_spec
+from .spec import ScannerSpec, geometry_from_spec, ray_transform_from_spec
 
 FORMAT = "deepinv-ei measurement set"
 FORMAT_VERSION = 1
@@ -211,6 +211,11 @@ def write_measurement_set(
     return writer.path
 
 
+def _evenly_spaced(angles: np.ndarray) -> bool:
+    steps = np.diff(angles)
+    return len(angles) < 3 or bool(np.allclose(steps, steps[0], rtol=1e-9, atol=1e-12))
+
+
 class MeasurementSet:
     """Read a measurement set (see the module docstring), lazily.
 
@@ -307,11 +312,21 @@ class MeasurementSet:
         return ray_transform_from_spec(self.spec, device=device, **kwargs)
 
     def heldout_physics(self, device: str | torch.device = "cpu", **kwargs: Any):
-        """deepinv physics of the held-out views."""
+        """deepinv physics of the held-out views.
+
+        Held-out views are rarely evenly spaced (every view but each k-th), and FBP needs
+        evenly spaced views: then the physics is the plain
+        :class:`~deepinv_ei.odl.OdlPhysics` of the ray transform (``A`` and ``A_adjoint``, no
+        FBP ``A_dagger``).
+        """
         spec = self.heldout_spec
         if spec is None:
             raise ValueError(f"{self.path}: no held-out views (every view was kept)")
-        return ray_transform_from_spec(spec, device=device, **kwargs)
+        if _evenly_spaced(spec.angles):
+            return ray_transform_from_spec(spec, device=device, **kwargs)
+        from ..odl import OdlPhysics, as_ray_transform
+
+        return OdlPhysics(as_ray_transform(geometry_from_spec(spec)), device=device, **kwargs)
 
     def describe(self) -> str:
         """A readable summary of the set's metadata (what ``deepinv-ei inspect`` prints)."""
