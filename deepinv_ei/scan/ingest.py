@@ -98,7 +98,7 @@ def split_slices(n_slices: int, val_fraction: float = 0.1, seed: int = 0, n_val:
     slices or more and ``val_fraction > 0``) slices are drawn at random for validation.
 
     >>> split_slices(10, 0.2, seed=0)[1].tolist()
-    [2, 9]
+    [4, 6]
     """
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -237,7 +237,7 @@ def ingest(
     val_fraction: float = 0.1,
     n_val: int | None = None,
     split_seed: int = 0,
-    chunk_size: int = 32,
+    chunk_size: int | None = None,
     overwrite: bool = False,
     progress: bool = False,
 ) -> IngestSummary:
@@ -275,7 +275,8 @@ def ingest(
         maximum).
     :param float val_fraction: fraction of slices for validation. :param n_val: or a count.
     :param int split_seed: seed of the slice split.
-    :param int chunk_size: views (or slices) processed at once; bounds the memory.
+    :param int chunk_size: views (or slices) processed at once; bounds the memory (default: a
+        float64 chunk of at most 16 MiB, see :func:`auto_chunk`).
     :param bool progress: show a progress bar.
     :return: an :class:`IngestSummary`.
     :raises ValueError: on bad input, naming the file and what was expected.
@@ -284,7 +285,7 @@ def ingest(
     out = refuse_existing(out, overwrite)
     if (projections is None) == (sinograms is None):
         raise ValueError("give either projections or sinograms (exactly one)")
-    if int(chunk_size) != chunk_size or chunk_size < 1:
+    if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
     window = DetectorWindow(
         tuple(rows) if rows is not None else None,
@@ -295,7 +296,7 @@ def ingest(
               pixel_size=pixel_size, unit=unit, image_shape=image_shape,
               views=dict(every=keep_every, count=keep_count, indices=keep_views),
               centre_offset=centre_offset, split=(val_fraction, split_seed, n_val),
-              chunk=int(chunk_size), overwrite=overwrite, progress=progress)  # fmt: skip
+              chunk=None if chunk_size is None else int(chunk_size), overwrite=overwrite, progress=progress)  # fmt: skip
     if sinograms is not None:
         for name, value in (("flats", flats), ("darks", darks), ("values", values)):
             if value is not None:
@@ -362,6 +363,7 @@ def _ingest_projections(
             )
     n_views, n_rows, n_cols = stack.shape
     window.check(stack.shape, stack.name)
+    chunk = chunk or auto_chunk(n_rows * n_cols)
     spec, spec_path = _resolve_spec(geometry, angle_values, n_rows, n_cols, pixel_size, unit, image_shape)
     if spec_path is not None:
         extra_sources.append(spec_path)
@@ -423,8 +425,7 @@ def _ingest_projections(
     def line_integrals(raw: np.ndarray) -> np.ndarray:
         windowed = window(raw) if values == "counts" else _mean_window(window, raw)
         if correction is not None:
-            # A binned value is saturated if any of its raw pixels is.
-            saturated = 0 if sat_level is None else int((window(raw >= sat_level) > 0).sum())
+            saturated = 0 if sat_level is None else _count_saturated(window, raw, sat_level)
             return correction(windowed, saturated)
         if values == "transmission":
             return -np.log(np.maximum(windowed, 1e-12))
@@ -482,6 +483,19 @@ def _ingest_projections(
     )  # fmt: skip
 
 
+def _count_saturated(window: DetectorWindow, raw: np.ndarray, level: float) -> int:
+    # A binned value is saturated if any of its raw pixels is.
+    if window.bin_rows == window.bin_cols == 1:
+        rows = slice(*window.rows) if window.rows is not None else slice(None)
+        return int(np.count_nonzero(raw[:, rows] >= level))
+    return int(np.count_nonzero(window(raw >= level)))
+
+
+def auto_chunk(frame_values: int, budget_bytes: int = 16 * 2**20, most: int = 64) -> int:
+    """Views per chunk so that one float64 chunk of frames takes at most ``budget_bytes``."""
+    return int(max(1, min(most, budget_bytes // (8 * max(frame_values, 1)))))
+
+
 def _mean_window(window: DetectorWindow, raw: np.ndarray) -> np.ndarray:
     # Transmission and line integrals are averaged, not summed, over a bin.
     out = np.asarray(raw, dtype=np.float64)
@@ -510,6 +524,7 @@ def _ingest_sinograms(
     if angles is not None:
         extra_sources.append(split_source(angles)[0])
     n_slices, n_views, n_det = stack.shape
+    chunk = chunk or auto_chunk(n_views * n_det)
     spec, spec_path = _resolve_spec(geometry, angle_values, n_slices, n_det, pixel_size, unit, image_shape)
     if spec_path is not None:
         extra_sources.append(spec_path)

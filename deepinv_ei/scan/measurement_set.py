@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from .readers import sha256_file
 from .spec import ScannerSpec, geometry_from_spec, ray_transform_from_spec
@@ -276,13 +275,17 @@ class MeasurementSet:
 
     def y(self, split: str = "train", as_tensor: bool = True):
         """Sinograms of the kept views ``(n, 1, views, detectors)`` of one split."""
-        ds = self.file[f"y_{self._check_split(split)}"]
+        return self._read(f"y_{self._check_split(split)}", as_tensor)
+
+    def _read(self, name: str, as_tensor: bool):
+        import torch
+
+        ds = self.file[name]
         return torch.from_numpy(ds[()]) if as_tensor else ds
 
     def heldout(self, split: str = "train", as_tensor: bool = True):
         """Sinograms of the held-out views ``(n, 1, heldout_views, detectors)`` of one split."""
-        ds = self.file[f"heldout/y_{self._check_split(split)}"]
-        return torch.from_numpy(ds[()]) if as_tensor else ds
+        return self._read(f"heldout/y_{self._check_split(split)}", as_tensor)
 
     @property
     def heldout_spec(self) -> ScannerSpec | None:
@@ -307,11 +310,11 @@ class MeasurementSet:
             self._sha256 = sha256_file(self.path)
         return self._sha256
 
-    def physics(self, device: str | torch.device = "cpu", **kwargs: Any):
+    def physics(self, device: Any = "cpu", **kwargs: Any):
         """deepinv physics of the kept views (see :func:`~deepinv_ei.scan.ray_transform_from_spec`)."""
         return ray_transform_from_spec(self.spec, device=device, **kwargs)
 
-    def heldout_physics(self, device: str | torch.device = "cpu", **kwargs: Any):
+    def heldout_physics(self, device: Any = "cpu", **kwargs: Any):
         """deepinv physics of the held-out views.
 
         Held-out views are rarely evenly spaced (every view but each k-th), and FBP needs

@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..data.phantoms import Ellipse, random_phantom_ellipses, rasterize_ellipses
 from ..utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .preprocess import shift_detector
 from .spec import ScannerSpec, geometry_from_spec, save_spec
@@ -80,6 +78,9 @@ def phantom_volume(n_slices: int, size: int, seed: int = 0, supersample: int = 2
     >>> v.shape, bool(0 <= v.min() and v.max() <= 1)
     ((4, 16, 16), True)
     """
+    # Imported here: the data package needs torch, which ingesting a scan does not.
+    from ..data.phantoms import Ellipse, random_phantom_ellipses, rasterize_ellipses
+
     rng = np.random.default_rng([seed, 3])
     outer, inner = random_phantom_ellipses(rng)
     z0 = np.concatenate([np.zeros(len(outer)), rng.uniform(-0.8, 0.8, len(inner))])
@@ -100,6 +101,8 @@ def phantom_volume(n_slices: int, size: int, seed: int = 0, supersample: int = 2
 def project(spec: ScannerSpec, volume: np.ndarray) -> np.ndarray:
     """Noiseless line integrals ``(slices, views, detectors)`` of ``volume`` ``(slices, H, W)``
     (attenuation per ``spec.unit``), with the package's ODL operators."""
+    import torch
+
     from ..odl import ray_transform_physics
 
     physics = ray_transform_physics(geometry_from_spec(spec))
