@@ -31,7 +31,9 @@ def write_scan(folder: Path, views: int, size: int, seed: int = 0) -> None:
     flat = 20000 + rng.normal(0, 150, (size, size))
     for i in range(10):
         tifffile.imwrite(folder / "flats" / f"flat_{i:02d}.tif", (flat + 100).astype(np.uint16))
-        tifffile.imwrite(folder / "darks" / f"dark_{i:02d}.tif", np.full((size, size), 100, np.uint16))
+        tifffile.imwrite(
+            folder / "darks" / f"dark_{i:02d}.tif", np.full((size, size), 100, np.uint16)
+        )
     noise = rng.normal(0, 30, (8, size, size))  # recycled: generating fresh noise is the slow part
     for i in range(views):
         frame = flat * np.exp(-1.5 * np.roll(disc, i % 7, axis=1)) + 100 + noise[i % 8]
