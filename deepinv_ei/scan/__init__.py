@@ -11,7 +11,7 @@
 - :func:`simulate_scan`: a simulated raw acquisition of a seeded 3D phantom.
 """
 
-from .ingest import IngestSummary, check_not_transposed, check_shape, ingest, split_slices
+from .ingestion import IngestSummary, check_not_transposed, check_shape, ingest, split_slices
 from .measurement_set import MeasurementSet, MeasurementSetWriter, write_measurement_set
 from .preprocess import (
     DetectorWindow,

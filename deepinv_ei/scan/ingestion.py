@@ -18,6 +18,7 @@ the file written. Inputs are only read.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,6 @@ import numpy as np
 
 from .measurement_set import MeasurementSetWriter, refuse_existing
 from .preprocess import (
-    ClipCounts,
     DetectorWindow,
     FlatDarkCorrection,
     bin_axis,
@@ -46,10 +46,11 @@ from .readers import (
     sha256_file,
     split_source,
 )
-from .spec import ScannerSpec, load_spec
+from .spec import LENGTH_UNITS, ScannerSpec, load_spec
 
 VALUE_KINDS = ("counts", "transmission", "line_integrals")
-UNITS = ("mm", "cm", "m", "px")
+#: The scanners a scan is ingested for (cone beam is not: it needs projections in 3D).
+INGESTED_GEOMETRIES = ("parallel2d", "parallel3d", "fan2d")
 
 
 @dataclass
@@ -150,11 +151,7 @@ def check_not_transposed(stack: Stack, spec: ScannerSpec, n_check: int = 4) -> N
 
 
 def _source_list(stacks: list[Stack | None], extra: list[Path]) -> list[dict[str, str]]:
-    paths: list[Path] = []
-    for s in stacks:
-        if s is not None:
-            paths += s.sources
-    paths += extra
+    paths = [p for s in stacks if s is not None for p in s.sources] + list(extra)
     seen, out = set(), []
     for p in paths:
         key = os.path.abspath(p)
@@ -164,15 +161,25 @@ def _source_list(stacks: list[Stack | None], extra: list[Path]) -> list[dict[str
     return out
 
 
+def _refuse_writing_over_inputs(out: Path, sources: list[dict[str, str]]) -> None:
+    # With overwrite, the output could replace an input (a Data Exchange file, a spec).
+    target = os.path.realpath(out)
+    for src in sources:
+        if os.path.realpath(src["path"]) == target:
+            raise ValueError(
+                f"{out}: the output is one of the inputs ({src['path']}); ingest never "
+                "modifies its inputs: write the measurement set to another file"
+            )
+
+
 def _parallel_spec(angles, rows: int, cols: int, pixel_size, unit, image_shape) -> ScannerSpec:
     if pixel_size is None:
         raise ValueError("--geometry parallel needs the detector pitch (--pixel-size)")
     if unit is None:
         raise ValueError(
-            f"--geometry parallel needs the length unit of --pixel-size (--unit, one of {UNITS})"
+            "--geometry parallel needs the length unit of --pixel-size "
+            f"(--unit, one of {', '.join(LENGTH_UNITS)})"
         )
-    if unit not in UNITS:
-        raise ValueError(f"unknown length unit {unit!r}; expected one of {UNITS}")
     if not pixel_size > 0:
         raise ValueError(f"the pixel size must be positive, got {pixel_size}")
     return ScannerSpec(
@@ -200,6 +207,11 @@ def _resolve_spec(
                 f"{geometry}: expected 'parallel' or a scanner spec file (.toml or .json)"
             )
         spec = load_spec(path)
+    if spec.geometry not in INGESTED_GEOMETRIES:
+        raise ValueError(
+            f"{path or 'the scanner spec'}: a {spec.geometry} scanner is not ingested; "
+            f"expected one of {', '.join(INGESTED_GEOMETRIES)}"
+        )
     if angles is not None:
         spec = spec.with_angles(angles)
     return spec, path
@@ -212,13 +224,130 @@ def _against(spec_path, angles_name) -> str:
     return " and ".join(parts)
 
 
-def _centre_px(spec: ScannerSpec, user_offset, bin_cols: int) -> tuple[float, str | None]:
-    # A parallel-beam detector shift is undone on the data: ODL's CPU projector ignores it.
-    if user_offset is not None and user_offset != "auto":
-        return float(user_offset) / bin_cols, "given"
-    if spec.geometry.startswith("parallel") and spec.det_shift:
-        return spec.det_shift / spec.det_pitch, "spec det_shift"
-    return 0.0, None
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    unit = "view" if desc == "projections" else "slice"
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled)
+
+
+def _units(spec: ScannerSpec) -> dict[str, str]:
+    return {
+        "length": spec.unit,
+        "sinogram": f"line integral (attenuation unit x {spec.unit})",
+        "image": f"1/{spec.unit}",
+    }
+
+
+def _input_steps(kind: str, stack: Stack, values: str, window: DetectorWindow, reduce: str):
+    """The step records of reading ``stack`` (``kind``: projections or sinograms) and of its
+    detector window."""
+    steps: list[dict[str, Any]] = [
+        {"step": "read", kind: stack.name, "axes": ",".join(stack.axes),
+         "dtype": str(stack.dtype), "shape": list(stack.shape), "values": values}
+    ]  # fmt: skip
+    if window.rows is not None:
+        crop = "crop_rows" if kind == "projections" else "crop_slices"
+        steps.append({"step": crop, "start": window.rows[0], "stop": window.rows[1]})
+    if window.bin_rows > 1 or window.bin_cols > 1:
+        steps.append({"step": "bin", "rows": window.bin_rows, "cols": window.bin_cols,
+                      "reduce": reduce})  # fmt: skip
+    return steps
+
+
+def _centre_of_rotation(
+    spec: ScannerSpec, centre_offset, bin_cols: int, opposing: Callable[[int, int], tuple]
+) -> tuple[float, dict[str, Any] | None]:
+    """The offset (detector pixels after binning) that centres a parallel-beam scan's rotation
+    axis, and its step record (``None`` when there is nothing to undo).
+
+    A parallel-beam detector shift is undone on the data: ODL's CPU projector ignores it.
+    ``opposing(i, j)`` gives the line integrals of views ``i`` and ``j`` (after binning), for
+    ``"auto"``.
+    """
+    if centre_offset == "auto":
+        i, j = opposing_views(spec.angles)
+        offset, source = (
+            estimate_centre_offset(*opposing(i, j)),
+            f"estimated from views {i} and {j}",
+        )
+    elif centre_offset is not None:
+        offset, source = float(centre_offset) / bin_cols, "given"
+    elif spec.det_shift:
+        offset, source = spec.det_shift / (spec.det_pitch * bin_cols), "spec det_shift"
+    else:
+        return 0.0, None
+    return offset, {"step": "centre_of_rotation", "offset_px": offset, "source": source,
+                    "method": "resample detector rows (linear)"}  # fmt: skip
+
+
+def _binned(
+    spec: ScannerSpec, count: int, bin_cols: int, shift: float, rows: int, bin_rows: int
+) -> ScannerSpec:
+    # The detector after the window, and the image grid if it was the parallel-beam default
+    # (a square of the detector's width): the field of view stays the same.
+    stacked = (
+        {"rows": rows, "row_pitch": spec.row_pitch * bin_rows}
+        if spec.geometry == "parallel3d"
+        else {}
+    )
+    new = spec.with_detector(count=count, pitch=spec.det_pitch * bin_cols, shift=shift, **stacked)
+    default_grid = spec.image_shape == (spec.det_count,) * 2 and spec.pixel_size == spec.det_pitch
+    if spec.geometry.startswith("parallel") and default_grid:
+        new = new.with_image(shape=(count, count), pixel_size=new.det_pitch)
+    return new
+
+
+@dataclass
+class _Layout:
+    """Where the views and slices of a scan go in the measurement set."""
+
+    kept: np.ndarray
+    heldout: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+
+
+def _write_set(
+    out: Path, spec: ScannerSpec, *, n_views: int, n_slices: int, views: dict, split: tuple,
+    steps: list[dict[str, Any]], sources: list[dict[str, str]], noise: dict[str, Any],
+    centre_offset: float | None, overwrite: bool,
+    stream: Callable[[MeasurementSetWriter, _Layout], dict[str, int]],
+) -> IngestSummary:  # fmt: skip
+    """Select the views, split the slices, and write the set: ``stream(writer, layout)`` fills
+    the writer's datasets and returns the clipped counts. ``spec`` is the scanner after the
+    detector window, with every view."""
+    _refuse_writing_over_inputs(out, sources)
+    kept, heldout = select_views(n_views, **views)
+    val_fraction, seed, n_val = split
+    train, val = split_slices(n_slices, val_fraction, seed, n_val=n_val)
+    given = {k: (list(v) if k == "indices" else v) for k, v in views.items() if v is not None}
+    steps = [
+        *steps,
+        {"step": "select_views", **given, "kept": len(kept), "heldout": len(heldout)},
+        {"step": "split_slices", "val_fraction": val_fraction, "seed": seed,
+         "train": len(train), "validation": len(val)},
+    ]  # fmt: skip
+    kept_spec = spec.select_views(kept)
+    n_det = spec.det_count
+    writer = MeasurementSetWriter(
+        out, len(train), len(val), len(kept), len(heldout), n_det, overwrite
+    )
+    with writer:
+        clipped = stream(writer, _Layout(kept, heldout, train, val))
+        writer.set_metadata(
+            kept_spec, train_slices=train, val_slices=val, split_seed=seed, kept_views=kept,
+            heldout_views=heldout, heldout_angles=spec.angles[heldout], units=_units(spec),
+            steps=steps, clipped=clipped, sources=sources, noise=noise,
+        )  # fmt: skip
+    I0 = noise.get("I0")
+    return IngestSummary(
+        out, kept_spec, {"y_train": (len(train), 1, len(kept), n_det),
+                         "y_test": (len(val), 1, len(kept), n_det)},
+        _units(spec), clipped, kept, heldout, train, val,
+        I0_mean=float(I0.mean()) if I0 is not None else None,
+        read_noise=noise.get("read_noise"), centre_offset=centre_offset, steps=steps,
+    )  # fmt: skip
 
 
 def ingest(
@@ -299,11 +428,11 @@ def ingest(
         raise ValueError("give either projections or sinograms (exactly one)")
     if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
-    window = DetectorWindow(
-        tuple(rows) if rows is not None else None,
-        int(bin_rows if bin_rows is not None else binning),
-        int(binning),
-    )
+    if values is not None and values not in VALUE_KINDS:
+        raise ValueError(f"values must be one of {', '.join(VALUE_KINDS)}, got {values!r}")
+    if bin_rows is None:  # projections: square bins; sinograms: along the detector only
+        bin_rows = binning if sinograms is None else 1
+    window = DetectorWindow(tuple(rows) if rows is not None else None, bin_rows, binning)
     kw = dict(window=window, out=out, angle_unit=angle_unit, geometry=geometry,
               pixel_size=pixel_size, unit=unit, image_shape=image_shape,
               views=dict(every=keep_every, count=keep_count, indices=keep_views),
@@ -317,42 +446,9 @@ def ingest(
                 )
         return _ingest_sinograms(open_stack(sinograms, axes, "sinograms"), angles=angles, **kw)
     return _ingest_projections(
-        projections,
-        flats,
-        darks,
-        angles,
-        axes,
-        values,
-        max_clip_fraction,
-        floor_counts,
-        saturation,
-        **kw,
-    )
-
-
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit="view" if desc == "projections" else "slice",
-        disable=not enabled,
-    )
-
-
-def _units(spec: ScannerSpec) -> dict[str, str]:
-    return {
-        "length": spec.unit,
-        "sinogram": f"line integral (attenuation unit x {spec.unit})",
-        "image": f"1/{spec.unit}",
-    }
-
-
-def _views_step(views: dict, kept, heldout) -> dict[str, Any]:
-    given = {k: v for k, v in views.items() if v is not None}
-    return {"step": "select_views", **{k: (list(v) if k == "indices" else v) for k, v in given.items()},
-            "kept": len(kept), "heldout": len(heldout)}  # fmt: skip
+        projections, flats, darks, angles, axes, values, max_clip_fraction, floor_counts,
+        saturation, **kw,
+    )  # fmt: skip
 
 
 def _ingest_projections(
@@ -394,7 +490,7 @@ def _ingest_projections(
                 f"pixels; expected the projections' {stack.shape[1]}x{stack.shape[2]} ({stack.name})"
             )
     n_views, n_rows, n_cols = stack.shape
-    window.check(stack.shape, stack.name)
+    window.check(n_rows, stack.name)
     chunk = chunk or auto_chunk(n_rows * n_cols)
     spec, spec_path = _resolve_spec(
         geometry, angle_values, n_rows, n_cols, pixel_size, unit, image_shape
@@ -408,36 +504,23 @@ def _ingest_projections(
             f"{spec.geometry} scanner give post-log sinograms (slice, angle, detector) instead"
         )
     if values is None:
-        values = (
-            "counts"
-            if flat_stack is not None
-            else ("line_integrals" if stack.dtype.kind == "f" else None)
-        )
-        if values is None:
+        if flat_stack is None and stack.dtype.kind != "f":
             raise ValueError(
                 f"{stack.name}: integer projections are raw counts and need flat fields (flats); "
                 "or say what they hold (values='transmission' or 'line_integrals')"
             )
-    if values not in VALUE_KINDS:
-        raise ValueError(f"values must be one of {VALUE_KINDS}, got {values!r}")
+        values = "counts" if flat_stack is not None else "line_integrals"
     if values == "counts" and flat_stack is None:
         raise ValueError(f"{stack.name}: raw counts need flat fields (flats)")
     rows_out, cols_out = window.out_shape(n_rows, n_cols)
-    steps: list[dict[str, Any]] = [{"step": "read", "projections": stack.name, "axes": ",".join(stack.axes),
-                                    "dtype": str(stack.dtype), "shape": list(stack.shape), "values": values}]  # fmt: skip
-    if window.rows is not None:
-        steps.append({"step": "crop_rows", "start": window.rows[0], "stop": window.rows[1]})
-    if window.bin_rows > 1 or window.bin_cols > 1:
-        steps.append({"step": "bin", "rows": window.bin_rows, "cols": window.bin_cols,
-                      "reduce": "sum" if values == "counts" else "mean"})  # fmt: skip
+    steps = _input_steps("projections", stack, values, window,
+                         "sum" if values == "counts" else "mean")  # fmt: skip
 
     noise: dict[str, Any] = {"model": "none"}
     correction = None
-    sat_level = None
     if values == "counts":
         if saturation is None and stack.dtype.kind in "iu":
             saturation = float(np.iinfo(stack.dtype).max)
-        sat_level = saturation
         flat_stats = frame_statistics(flat_stack, window, chunk)
         if dark_stack is not None:
             dark_stats = frame_statistics(dark_stack, window, chunk)
@@ -460,68 +543,52 @@ def _ingest_projections(
     if values != "line_integrals":
         steps.append({"step": "minus_log"})
 
-    def line_integrals(raw: np.ndarray) -> np.ndarray:
+    def line_integrals(raw: np.ndarray, count: bool = True) -> np.ndarray:
         windowed = window(raw) if values == "counts" else _mean_window(window, raw)
         if correction is not None:
-            saturated = 0 if sat_level is None else _count_saturated(window, raw, sat_level)
-            return correction(windowed, saturated)
+            saturated = 0 if saturation is None else _count_saturated(window, raw, saturation)
+            return correction(windowed, saturated, count=count)
         if values == "transmission":
             return -np.log(np.maximum(windowed, 1e-12))
         return windowed
 
-    offset_px, offset_from = _centre_px(spec, centre_offset, window.bin_cols)
-    if centre_offset == "auto":
-        i, j = opposing_views(spec.angles)
-        offset_px = estimate_centre_offset(
-            line_integrals(stack.read(i, i + 1))[0], line_integrals(stack.read(j, j + 1))[0]
-        )
-        offset_from = f"estimated from views {i} and {j}"
-        if correction is not None:  # those two views are counted again in the loop
-            correction.clipped = ClipCounts()
-    if offset_from is not None:
-        steps.append({"step": "centre_of_rotation", "offset_px": offset_px, "source": offset_from,
-                      "method": "resample detector rows (linear)"})  # fmt: skip
+    def opposing(i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        # Not counted as clipped: these views are counted when the loop reaches them.
+        return tuple(line_integrals(stack.read(k, k + 1), count=False)[0] for k in (i, j))
+
+    offset_px, centre_step = _centre_of_rotation(spec, centre_offset, window.bin_cols, opposing)
+    if centre_step is not None:
+        steps.append(centre_step)
     spec = _binned(spec, cols_out, window.bin_cols, 0.0, rows_out, window.bin_rows)
-    kept, heldout = select_views(n_views, **views)
-    train, val = split_slices(rows_out, *split[:2], n_val=split[2])
-    steps.append(_views_step(views, kept, heldout))
-    steps.append({"step": "split_slices", "val_fraction": split[0], "seed": split[1],
-                  "train": len(train), "validation": len(val)})  # fmt: skip
-    kept_pos = np.full(n_views, -1)
-    kept_pos[kept] = np.arange(len(kept))
-    held_pos = np.full(n_views, -1)
-    held_pos[heldout] = np.arange(len(heldout))
-    kept_spec = spec.select_views(kept)
-    writer = MeasurementSetWriter(
-        out, len(train), len(val), len(kept), len(heldout), cols_out, overwrite
-    )
-    with writer, _progress(n_views, "projections", progress) as bar:
-        for start, stop, raw in stack.chunks(chunk):
-            li = shift_detector(line_integrals(raw), offset_px).astype(np.float32)
-            for pos, target in ((kept_pos, writer.y), (held_pos, writer.heldout)):
-                local = np.nonzero(pos[start:stop] >= 0)[0]
-                if len(local):
-                    a, b = pos[start + local[0]], pos[start + local[-1]] + 1
-                    sino = li[local].transpose(1, 0, 2)  # (rows, views, cols)
-                    for split_name, slices in (("train", train), ("test", val)):
-                        if len(slices):
-                            target[split_name][:, 0, a:b, :] = sino[slices]
-            bar.update(stop - start)
-        clipped = correction.clipped.as_dict() if correction is not None else {}
-        if correction is not None:
-            correction.warn()
-        sources = _source_list([stack, flat_stack, dark_stack], extra_sources)
-        writer.set_metadata(
-            kept_spec, train_slices=train, val_slices=val, split_seed=split[1], kept_views=kept,
-            heldout_views=heldout, heldout_angles=spec.angles[heldout], units=_units(spec),
-            steps=steps, clipped=clipped, sources=sources, noise=noise,
-        )  # fmt: skip
-    return IngestSummary(
-        out, kept_spec, {"y_train": (len(train), 1, len(kept), cols_out),
-                         "y_test": (len(val), 1, len(kept), cols_out)},
-        _units(spec), clipped, kept, heldout, train, val,
-        I0_mean=float(noise["I0"].mean()) if noise.get("I0") is not None else None,
-        read_noise=noise.get("read_noise"), centre_offset=offset_px if offset_from else None, steps=steps,
+
+    def stream(writer: MeasurementSetWriter, layout: _Layout) -> dict[str, int]:
+        # Each view's position among the kept (or held-out) views, -1 where it is not one.
+        positions = []
+        for chosen, target in ((layout.kept, writer.y), (layout.heldout, writer.heldout)):
+            pos = np.full(n_views, -1)
+            pos[chosen] = np.arange(len(chosen))
+            positions.append((pos, target))
+        with _progress(n_views, "projections", progress) as bar:
+            for start, stop, raw in stack.chunks(chunk):
+                li = shift_detector(line_integrals(raw), offset_px).astype(np.float32)
+                for pos, target in positions:
+                    local = np.nonzero(pos[start:stop] >= 0)[0]
+                    if len(local):
+                        a, b = pos[start + local[0]], pos[start + local[-1]] + 1
+                        sino = li[local].transpose(1, 0, 2)  # (rows, views, cols)
+                        for split_name, slices in (("train", layout.train), ("test", layout.val)):
+                            if len(slices):
+                                target[split_name][:, 0, a:b, :] = sino[slices]
+                bar.update(stop - start)
+        if correction is None:
+            return {}
+        correction.warn()
+        return correction.clipped.as_dict()
+
+    return _write_set(
+        out, spec, n_views=n_views, n_slices=rows_out, views=views, split=split, steps=steps,
+        sources=_source_list([stack, flat_stack, dark_stack], extra_sources), noise=noise,
+        centre_offset=offset_px if centre_step else None, overwrite=overwrite, stream=stream,
     )  # fmt: skip
 
 
@@ -546,23 +613,6 @@ def _mean_window(window: DetectorWindow, raw: np.ndarray) -> np.ndarray:
     return bin_axis(bin_axis(out, 1, window.bin_rows, "mean"), 2, window.bin_cols, "mean")
 
 
-def _binned(
-    spec: ScannerSpec, count: int, bin_cols: int, shift: float, rows: int, bin_rows: int
-) -> ScannerSpec:
-    # The detector after the window, and the image grid if it was the parallel-beam default
-    # (a square of the detector's width): the field of view stays the same.
-    stacked = (
-        {"rows": rows, "row_pitch": spec.row_pitch * bin_rows}
-        if spec.geometry == "parallel3d"
-        else {}
-    )
-    new = spec.with_detector(count=count, pitch=spec.det_pitch * bin_cols, shift=shift, **stacked)
-    default_grid = spec.image_shape == (spec.det_count,) * 2 and spec.pixel_size == spec.det_pitch
-    if spec.geometry.startswith("parallel") and default_grid:
-        new = new.with_image(shape=(count, count), pixel_size=new.det_pitch)
-    return new
-
-
 def _ingest_sinograms(
     stack: Stack, *, angles, window, out, angle_unit, geometry, pixel_size, unit, image_shape,
     views, centre_offset, split, chunk, overwrite, progress,
@@ -584,71 +634,46 @@ def _ingest_sinograms(
         raise ValueError(
             "sinograms are binned along the detector only (binning), not across slices"
         )
-    slice_range = window.rows or (0, n_slices)
-    if not 0 <= slice_range[0] < slice_range[1] <= n_slices:
-        raise ValueError(
-            f"{stack.name}: slice crop {slice_range[0]}:{slice_range[1]} is outside its {n_slices} slices"
-        )
+    window.check(n_slices, stack.name, "slice")
+    first, last = window.rows or (0, n_slices)
     det_out = n_det // window.bin_cols
-    steps: list[dict[str, Any]] = [{"step": "read", "sinograms": stack.name, "axes": ",".join(stack.axes),
-                                    "dtype": str(stack.dtype), "shape": list(stack.shape), "values": "line_integrals"}]  # fmt: skip
-    if window.rows is not None:
-        steps.append({"step": "crop_slices", "start": slice_range[0], "stop": slice_range[1]})
-    if window.bin_cols > 1:
-        steps.append({"step": "bin", "cols": window.bin_cols, "reduce": "mean"})
-    offset_px, offset_from = 0.0, None
+    steps = _input_steps("sinograms", stack, "line_integrals", window, "mean")
+
+    def binned(start: int, stop: int) -> np.ndarray:
+        return bin_axis(stack.read(start, stop).astype(np.float64), 2, window.bin_cols, "mean")
+
+    def opposing(i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        ref = binned(first, min(last, first + chunk))  # a chunk of slices is enough
+        return ref[:, i], ref[:, j]
+
+    offset_px, centre_step, shift = 0.0, None, spec.det_shift
     if spec.geometry.startswith("parallel"):
-        if centre_offset == "auto":
-            i, j = opposing_views(spec.angles)
-            ref = bin_axis(
-                stack.read(slice_range[0], slice_range[1]).astype(np.float64),
-                2,
-                window.bin_cols,
-                "mean",
-            )
-            offset_px = estimate_centre_offset(ref[:, i], ref[:, j])
-            offset_from = f"estimated from views {i} and {j}"
-        else:
-            offset_px, offset_from = _centre_px(spec, centre_offset, window.bin_cols)
+        offset_px, centre_step = _centre_of_rotation(spec, centre_offset, window.bin_cols, opposing)
+        shift = 0.0
     elif centre_offset is not None:
         raise ValueError(
             f"a centre-of-rotation offset for a {spec.geometry} scanner goes in its spec (det_shift)"
         )
-    if offset_from is not None:
-        steps.append({"step": "centre_of_rotation", "offset_px": offset_px, "source": offset_from,
-                      "method": "resample detector rows (linear)"})  # fmt: skip
-    shift = 0.0 if spec.geometry.startswith("parallel") else spec.det_shift
-    n_kept_slices = slice_range[1] - slice_range[0]
-    spec = _binned(spec, det_out, window.bin_cols, shift, n_kept_slices, 1)
-    kept, heldout = select_views(n_views, **views)
-    train, val = split_slices(n_kept_slices, *split[:2], n_val=split[2])
-    steps.append(_views_step(views, kept, heldout))
-    steps.append({"step": "split_slices", "val_fraction": split[0], "seed": split[1],
-                  "train": len(train), "validation": len(val)})  # fmt: skip
-    where = {int(s): ("train", i) for i, s in enumerate(train)}
-    where.update({int(s): ("test", i) for i, s in enumerate(val)})
-    kept_spec = spec.select_views(kept)
-    writer = MeasurementSetWriter(
-        out, len(train), len(val), len(kept), len(heldout), det_out, overwrite
-    )
-    with writer, _progress(n_kept_slices, "sinograms", progress) as bar:
-        for start in range(slice_range[0], slice_range[1], chunk):
-            stop = min(start + chunk, slice_range[1])
-            sino = bin_axis(stack.read(start, stop).astype(np.float64), 2, window.bin_cols, "mean")
-            sino = shift_detector(sino, offset_px).astype(np.float32)
-            for k in range(stop - start):
-                split_name, i = where[start + k - slice_range[0]]
-                writer.y[split_name][i, 0] = sino[k][kept]
-                writer.heldout[split_name][i, 0] = sino[k][heldout]
-            bar.update(stop - start)
-        writer.set_metadata(
-            kept_spec, train_slices=train, val_slices=val, split_seed=split[1], kept_views=kept,
-            heldout_views=heldout, heldout_angles=spec.angles[heldout], units=_units(spec),
-            steps=steps, clipped={}, sources=_source_list([stack], extra_sources), noise={"model": "none"},
-        )  # fmt: skip
-    return IngestSummary(
-        out, kept_spec, {"y_train": (len(train), 1, len(kept), det_out),
-                         "y_test": (len(val), 1, len(kept), det_out)},
-        _units(spec), {}, kept, heldout, train, val,
-        centre_offset=offset_px if offset_from else None, steps=steps,
+    if centre_step is not None:
+        steps.append(centre_step)
+    spec = _binned(spec, det_out, window.bin_cols, shift, last - first, 1)
+
+    def stream(writer: MeasurementSetWriter, layout: _Layout) -> dict[str, int]:
+        where = {int(s): ("train", i) for i, s in enumerate(layout.train)}
+        where.update({int(s): ("test", i) for i, s in enumerate(layout.val)})
+        with _progress(last - first, "sinograms", progress) as bar:
+            for start in range(first, last, chunk):
+                stop = min(start + chunk, last)
+                sino = shift_detector(binned(start, stop), offset_px).astype(np.float32)
+                for k in range(stop - start):
+                    split_name, i = where[start + k - first]
+                    writer.y[split_name][i, 0] = sino[k][layout.kept]
+                    writer.heldout[split_name][i, 0] = sino[k][layout.heldout]
+                bar.update(stop - start)
+        return {}
+
+    return _write_set(
+        out, spec, n_views=n_views, n_slices=last - first, views=views, split=split, steps=steps,
+        sources=_source_list([stack], extra_sources), noise={"model": "none"},
+        centre_offset=offset_px if centre_step else None, overwrite=overwrite, stream=stream,
     )  # fmt: skip
