@@ -10,6 +10,7 @@ import torch
 
 from deepinv_ei.scan import (
     MeasurementSet,
+    MeasurementSetWriter,
     ScannerSpec,
     ingest,
     ingestion,
@@ -345,3 +346,10 @@ def test_parallel_sinograms_centre_estimated_from_a_chunk(tmp_path):
     with MeasurementSet(tmp_path / "o.h5") as ms:
         y, ref = ms.y("train").numpy()[:, 0], truth[ms.train_slices]
         assert np.abs(y[..., 4:-4] - ref[..., 4:-4]).mean() < 0.05 * ref.mean()
+
+
+def test_writer_without_metadata_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError, match="set_metadata was not called"):
+        with MeasurementSetWriter(tmp_path / "o.h5", 1, 0, 2, 0, 3) as writer:
+            writer.y["train"][...] = 1.0
+    assert leftovers(tmp_path) == []
