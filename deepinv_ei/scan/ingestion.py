@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .measurement_set import MeasurementSetWriter, refuse_existing
+from .measurement_set import MeasurementSetWriter, clipped_text, refuse_existing
 from .preprocess import (
     DetectorWindow,
     FlatDarkCorrection,
@@ -80,8 +80,7 @@ class IngestSummary:
             f"{self.val_slices.tolist()}",
             f"  views: {len(self.kept_views)} kept, {len(self.heldout_views)} held out",
             f"  units: sinogram {self.units['sinogram']}, length {self.units['length']}",
-            f"  clipped: {self.clipped.get('non_positive', 0)} non-positive, "
-            f"{self.clipped.get('saturated', 0)} saturated of {self.clipped.get('total', 0)} values",
+            f"  clipped: {clipped_text(self.clipped)}",
         ]
         if self.I0_mean is not None:
             noise = "unknown" if self.read_noise is None else f"{self.read_noise:.4g}"

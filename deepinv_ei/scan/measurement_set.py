@@ -39,6 +39,16 @@ SPLITS = ("train", "test")
 NOISE_MODELS = ("poisson", "poisson_gaussian", "gaussian", "none")
 
 
+def clipped_text(clipped: dict[str, int]) -> str:
+    """The clipped counts of a measurement set, as the summary and ``inspect`` print them."""
+    if not clipped:
+        return "none counted (line integrals given)"
+    return (
+        f"{clipped.get('non_positive', 0)} non-positive, {clipped.get('saturated', 0)} "
+        f"saturated of {clipped.get('total', 0)} values"
+    )
+
+
 def refuse_existing(path: str | os.PathLike, overwrite: bool) -> Path:
     """``path`` as a :class:`~pathlib.Path`; raises :class:`FileExistsError` if it exists and
     ``overwrite`` is false."""
@@ -349,7 +359,7 @@ class MeasurementSet:
             f"{self.val_slices.tolist()} (split seed {self.split_seed})",
             f"  views: {len(self.kept_views)} kept, {len(self.heldout_views)} held out",
             f"  units: {', '.join(f'{k}: {v}' for k, v in self.units.items())}",
-            f"  clipped: {self.clipped}",
+            f"  clipped: {clipped_text(self.clipped)}",
         ]
         if noise["I0"] is not None:
             lines.append(
