@@ -47,16 +47,20 @@ def _detector_keys(geometry: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def _table(d: Any, name: str, allowed: Sequence[str], required: Sequence[str], why: str) -> dict:
-    if not isinstance(d, dict):
-        raise ScannerSpecError(f"[{name}] must be a table, got {type(d).__name__} {d!r}")
+def _refuse_unknown(d: dict, allowed: Sequence[str], prefix: str, which: str) -> None:
+    # A misspelt field must never go unnoticed: name it, and what is allowed there.
     unknown = [k for k in d if k not in allowed]
     if unknown:
         raise ScannerSpecError(
             f"unknown field{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(f'{name}.{k}' for k in unknown)}; the fields of [{name}]{why} are: "
-            f"{', '.join(allowed)}"
+            f"{', '.join(prefix + k for k in unknown)}; {which} are: {', '.join(allowed)}"
         )
+
+
+def _table(d: Any, name: str, allowed: Sequence[str], required: Sequence[str], why: str) -> dict:
+    if not isinstance(d, dict):
+        raise ScannerSpecError(f"[{name}] must be a table, got {type(d).__name__} {d!r}")
+    _refuse_unknown(d, allowed, f"{name}.", f"the fields of [{name}]{why}")
     missing = [k for k in required if k not in d]
     if missing:
         raise ScannerSpecError(
@@ -70,12 +74,7 @@ def parse_spec_dict(d: Any, base_dir: Path, where: str) -> dict:
     """The :class:`ScannerSpec` arguments of the file format ``d``."""
     if not isinstance(d, dict):
         raise ScannerSpecError(f"a scanner spec is a table of fields, got {type(d).__name__}")
-    unknown = [k for k in d if k not in _TOP]
-    if unknown:
-        raise ScannerSpecError(
-            f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; the "
-            f"allowed top-level fields are: {', '.join(_TOP)}"
-        )
+    _refuse_unknown(d, _TOP, "", "the allowed top-level fields")
     if "geometry" not in d:
         raise ScannerSpecError(f"missing field geometry (one of {', '.join(GEOMETRIES)})")
     geometry = d["geometry"]
