@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .measurement_set import MeasurementSetWriter, clipped_text, refuse_existing
+from .measurement_set import MeasurementSetWriter, refuse_existing
 from .preprocess import (
     DetectorWindow,
     FlatDarkCorrection,
@@ -33,7 +32,6 @@ from .preprocess import (
     estimate_centre_offset,
     frame_statistics,
     opposing_views,
-    select_views,
     shift_detector,
 )
 from .readers import (
@@ -43,184 +41,13 @@ from .readers import (
     is_data_exchange,
     open_stack,
     read_angles,
-    sha256_file,
     split_source,
 )
-from .spec import LENGTH_UNITS, ScannerSpec, load_spec
+from .scanner_setup import against, binned_spec, check_not_transposed, check_shape, resolve_spec
+from .set_output import IngestSummary, SetLayout, input_steps, source_list, write_set
+from .spec import ScannerSpec
 
 VALUE_KINDS = ("counts", "transmission", "line_integrals")
-#: The scanners a scan is ingested for (cone beam is not: it needs projections in 3D).
-INGESTED_GEOMETRIES = ("parallel2d", "parallel3d", "fan2d")
-
-
-@dataclass
-class IngestSummary:
-    """What :func:`ingest` wrote (``str(summary)`` is what the command prints)."""
-
-    path: Path
-    spec: ScannerSpec
-    shapes: dict[str, tuple[int, ...]]
-    units: dict[str, str]
-    clipped: dict[str, int]
-    kept_views: np.ndarray
-    heldout_views: np.ndarray
-    train_slices: np.ndarray
-    val_slices: np.ndarray
-    I0_mean: float | None = None
-    read_noise: float | None = None
-    centre_offset: float | None = None
-    steps: list[dict[str, Any]] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        lines = [
-            f"wrote {self.path}",
-            f"  y_train {self.shapes['y_train']}, y_test {self.shapes['y_test']} "
-            "(slices, 1, views, detectors)",
-            f"  slices: {len(self.train_slices)} train, {len(self.val_slices)} validation "
-            f"{self.val_slices.tolist()}",
-            f"  views: {len(self.kept_views)} kept, {len(self.heldout_views)} held out",
-            f"  units: sinogram {self.units['sinogram']}, length {self.units['length']}",
-            f"  clipped: {clipped_text(self.clipped)}",
-        ]
-        if self.I0_mean is not None:
-            noise = "unknown" if self.read_noise is None else f"{self.read_noise:.4g}"
-            lines.append(
-                f"  I0 estimate: {self.I0_mean:.6g} counts (mean), read noise {noise} counts"
-            )
-        if self.centre_offset is not None:
-            lines.append(f"  centre-of-rotation offset: {self.centre_offset:.3f} detector pixels")
-        lines.append(f"  spec hash {self.spec.hash[:16]}")
-        return "\n".join(lines)
-
-
-def split_slices(n_slices: int, val_fraction: float = 0.1, seed: int = 0, n_val: int | None = None):
-    """Seeded split of ``n_slices`` into sorted training and validation slice indices.
-
-    ``n_val`` (default: ``round(val_fraction * n_slices)``, at least 1 when there are two
-    slices or more and ``val_fraction > 0``) slices are drawn at random for validation.
-
-    >>> split_slices(10, 0.2, seed=0)[1].tolist()
-    [4, 6]
-    """
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    if n_val is None:
-        n_val = round(val_fraction * n_slices)
-        if n_slices >= 2 and val_fraction > 0:
-            n_val = max(n_val, 1)
-    if not 0 <= n_val < max(n_slices, 1) or (n_slices == 1 and n_val):
-        raise ValueError(f"n_val must leave at least one training slice of {n_slices}, got {n_val}")
-    perm = np.random.default_rng(seed).permutation(n_slices)
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-
-def check_shape(stack: Stack, spec: ScannerSpec, against: str) -> None:
-    """Check the stack's axes against ``spec`` (:meth:`ScannerSpec.check_data_shape`): a
-    length that contradicts it is an error naming both, a layout that fits only in another
-    axis order one that says the array looks transposed."""
-    spec.check_data_shape(
-        stack.stored_shape, stack.stored_axes, f"{stack.name} (against {against})"
-    )
-
-
-def check_not_transposed(stack: Stack, spec: ScannerSpec, n_check: int = 4) -> None:
-    r"""For square sinograms (views = detectors), tell a ``(detector, angle)`` array from an
-    ``(angle, detector)`` one by content: the total of a view over the detector,
-    :math:`\sum_u p_\theta(u)`, is (nearly, for fan beam) the same for every view, while a
-    detector pixel's values over the views vary as much as the object's profile.
-
-    :raises ValueError: if the view totals vary much more than the detector profiles.
-    """
-    views, det = spec.sinogram_shape
-    if views != det or views < 8:
-        return
-    sino = stack.read(0, min(n_check, len(stack))).astype(np.float64)
-    by_view, by_det = sino.sum(axis=2), sino.sum(axis=1)
-
-    def spread(v: np.ndarray) -> float:
-        return float((v.std(axis=1) / np.maximum(np.abs(v.mean(axis=1)), 1e-12)).mean())
-
-    if spread(by_view) > 2 * spread(by_det) and spread(by_view) > 0.1:
-        raise ValueError(
-            f"{stack.name}: the sinograms look transposed: the totals over the detector vary by "
-            f"{100 * spread(by_view):.0f}% from view to view, the totals over the views by "
-            f"{100 * spread(by_det):.0f}% from detector pixel to pixel (a sinogram's view totals "
-            "are nearly constant); name the stored axes, e.g. slice,detector,angle"
-        )
-
-
-def _source_list(stacks: list[Stack | None], extra: list[Path]) -> list[dict[str, str]]:
-    paths = [p for s in stacks if s is not None for p in s.sources] + list(extra)
-    seen, out = set(), []
-    for p in paths:
-        key = os.path.abspath(p)
-        if key not in seen:
-            seen.add(key)
-            out.append({"path": str(p), "sha256": sha256_file(p)})
-    return out
-
-
-def _refuse_writing_over_inputs(out: Path, sources: list[dict[str, str]]) -> None:
-    # With overwrite, the output could replace an input (a Data Exchange file, a spec).
-    target = os.path.realpath(out)
-    for src in sources:
-        if os.path.realpath(src["path"]) == target:
-            raise ValueError(
-                f"{out}: the output is one of the inputs ({src['path']}); ingest never "
-                "modifies its inputs: write the measurement set to another file"
-            )
-
-
-def _parallel_spec(angles, rows: int, cols: int, pixel_size, unit, image_shape) -> ScannerSpec:
-    if pixel_size is None:
-        raise ValueError("--geometry parallel needs the detector pitch (--pixel-size)")
-    if unit is None:
-        raise ValueError(
-            "--geometry parallel needs the length unit of --pixel-size "
-            f"(--unit, one of {', '.join(LENGTH_UNITS)})"
-        )
-    if not pixel_size > 0:
-        raise ValueError(f"the pixel size must be positive, got {pixel_size}")
-    return ScannerSpec(
-        geometry="parallel3d", unit=unit, angles=np.asarray(angles, dtype=np.float64),
-        det_count=cols, det_pitch=float(pixel_size), det_rows=rows, row_pitch=float(pixel_size),
-        image_shape=tuple(image_shape) if image_shape else (cols, cols), pixel_size=float(pixel_size),
-    )  # fmt: skip
-
-
-def _resolve_spec(
-    geometry, angles, rows, cols, pixel_size, unit, image_shape
-) -> tuple[ScannerSpec, Path | None]:
-    if isinstance(geometry, ScannerSpec):
-        spec, path = geometry, None
-    elif str(geometry) == "parallel":
-        if angles is None:
-            raise ValueError(
-                "--geometry parallel needs the angles (--angles FILE --angle-unit deg|rad)"
-            )
-        return _parallel_spec(angles, rows, cols, pixel_size, unit, image_shape), None
-    else:
-        path = Path(geometry)
-        if not path.is_file():
-            raise ValueError(
-                f"{geometry}: expected 'parallel' or a scanner spec file (.toml or .json)"
-            )
-        spec = load_spec(path)
-    if spec.geometry not in INGESTED_GEOMETRIES:
-        raise ValueError(
-            f"{path or 'the scanner spec'}: a {spec.geometry} scanner is not ingested; "
-            f"expected one of {', '.join(INGESTED_GEOMETRIES)}"
-        )
-    if angles is not None:
-        spec = spec.with_angles(angles)
-    return spec, path
-
-
-def _against(spec_path, angles_name) -> str:
-    parts = [f"the scanner spec {spec_path}" if spec_path else "the scanner"]
-    if angles_name is not None:
-        parts.append(f"the angles of {angles_name}")
-    return " and ".join(parts)
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -228,30 +55,6 @@ def _progress(total: int, desc: str, enabled: bool):
 
     unit = "view" if desc == "projections" else "slice"
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled)
-
-
-def _units(spec: ScannerSpec) -> dict[str, str]:
-    return {
-        "length": spec.unit,
-        "sinogram": f"line integral (attenuation unit x {spec.unit})",
-        "image": f"1/{spec.unit}",
-    }
-
-
-def _input_steps(kind: str, stack: Stack, values: str, window: DetectorWindow, reduce: str):
-    """The step records of reading ``stack`` (``kind``: projections or sinograms) and of its
-    detector window."""
-    steps: list[dict[str, Any]] = [
-        {"step": "read", kind: stack.name, "axes": ",".join(stack.axes),
-         "dtype": str(stack.dtype), "shape": list(stack.shape), "values": values}
-    ]  # fmt: skip
-    if window.rows is not None:
-        crop = "crop_rows" if kind == "projections" else "crop_slices"
-        steps.append({"step": crop, "start": window.rows[0], "stop": window.rows[1]})
-    if window.bin_rows > 1 or window.bin_cols > 1:
-        steps.append({"step": "bin", "rows": window.bin_rows, "cols": window.bin_cols,
-                      "reduce": reduce})  # fmt: skip
-    return steps
 
 
 def _centre_of_rotation(
@@ -278,75 +81,6 @@ def _centre_of_rotation(
         return 0.0, None
     return offset, {"step": "centre_of_rotation", "offset_px": offset, "source": source,
                     "method": "resample detector rows (linear)"}  # fmt: skip
-
-
-def _binned(
-    spec: ScannerSpec, count: int, bin_cols: int, shift: float, rows: int, bin_rows: int
-) -> ScannerSpec:
-    # The detector after the window, and the image grid if it was the parallel-beam default
-    # (a square of the detector's width): the field of view stays the same.
-    stacked = (
-        {"rows": rows, "row_pitch": spec.row_pitch * bin_rows}
-        if spec.geometry == "parallel3d"
-        else {}
-    )
-    new = spec.with_detector(count=count, pitch=spec.det_pitch * bin_cols, shift=shift, **stacked)
-    default_grid = spec.image_shape == (spec.det_count,) * 2 and spec.pixel_size == spec.det_pitch
-    if spec.geometry.startswith("parallel") and default_grid:
-        new = new.with_image(shape=(count, count), pixel_size=new.det_pitch)
-    return new
-
-
-@dataclass
-class _Layout:
-    """Where the views and slices of a scan go in the measurement set."""
-
-    kept: np.ndarray
-    heldout: np.ndarray
-    train: np.ndarray
-    val: np.ndarray
-
-
-def _write_set(
-    out: Path, spec: ScannerSpec, *, n_views: int, n_slices: int, views: dict, split: tuple,
-    steps: list[dict[str, Any]], sources: list[dict[str, str]], noise: dict[str, Any],
-    centre_offset: float | None, overwrite: bool,
-    stream: Callable[[MeasurementSetWriter, _Layout], dict[str, int]],
-) -> IngestSummary:  # fmt: skip
-    """Select the views, split the slices, and write the set: ``stream(writer, layout)`` fills
-    the writer's datasets and returns the clipped counts. ``spec`` is the scanner after the
-    detector window, with every view."""
-    _refuse_writing_over_inputs(out, sources)
-    kept, heldout = select_views(n_views, **views)
-    val_fraction, seed, n_val = split
-    train, val = split_slices(n_slices, val_fraction, seed, n_val=n_val)
-    given = {k: (list(v) if k == "indices" else v) for k, v in views.items() if v is not None}
-    steps = [
-        *steps,
-        {"step": "select_views", **given, "kept": len(kept), "heldout": len(heldout)},
-        {"step": "split_slices", "val_fraction": val_fraction, "seed": seed,
-         "train": len(train), "validation": len(val)},
-    ]  # fmt: skip
-    kept_spec = spec.select_views(kept)
-    n_det = spec.det_count
-    writer = MeasurementSetWriter(
-        out, len(train), len(val), len(kept), len(heldout), n_det, overwrite
-    )
-    with writer:
-        clipped = stream(writer, _Layout(kept, heldout, train, val))
-        writer.set_metadata(
-            kept_spec, train_slices=train, val_slices=val, split_seed=seed, kept_views=kept,
-            heldout_views=heldout, heldout_angles=spec.angles[heldout], units=_units(spec),
-            steps=steps, clipped=clipped, sources=sources, noise=noise,
-        )  # fmt: skip
-    I0 = noise.get("I0")
-    return IngestSummary(
-        out, kept_spec, {"y_train": (len(train), 1, len(kept), n_det),
-                         "y_test": (len(val), 1, len(kept), n_det)},
-        _units(spec), clipped, kept, heldout, train, val,
-        I0_mean=float(I0.mean()) if I0 is not None else None,
-        read_noise=noise.get("read_noise"), centre_offset=centre_offset, steps=steps,
-    )  # fmt: skip
 
 
 def ingest(
@@ -491,12 +225,12 @@ def _ingest_projections(
     n_views, n_rows, n_cols = stack.shape
     window.check(n_rows, stack.name)
     chunk = chunk or auto_chunk(n_rows * n_cols)
-    spec, spec_path = _resolve_spec(
+    spec, spec_path = resolve_spec(
         geometry, angle_values, n_rows, n_cols, pixel_size, unit, image_shape
     )
     if spec_path is not None:
         extra_sources.append(spec_path)
-    check_shape(stack, spec, _against(spec_path, angles_name if angle_values is not None else None))
+    check_shape(stack, spec, against(spec_path, angles_name if angle_values is not None else None))
     if not spec.geometry.startswith("parallel"):
         raise ValueError(
             f"{stack.name}: projections are read as a stack of parallel-beam slices; for a "
@@ -512,7 +246,7 @@ def _ingest_projections(
     if values == "counts" and flat_stack is None:
         raise ValueError(f"{stack.name}: raw counts need flat fields (flats)")
     rows_out, cols_out = window.out_shape(n_rows, n_cols)
-    steps = _input_steps("projections", stack, values, window,
+    steps = input_steps("projections", stack, values, window,
                          "sum" if values == "counts" else "mean")  # fmt: skip
 
     noise: dict[str, Any] = {"model": "none"}
@@ -558,9 +292,9 @@ def _ingest_projections(
     offset_px, centre_step = _centre_of_rotation(spec, centre_offset, window.bin_cols, opposing)
     if centre_step is not None:
         steps.append(centre_step)
-    spec = _binned(spec, cols_out, window.bin_cols, 0.0, rows_out, window.bin_rows)
+    spec = binned_spec(spec, cols_out, window.bin_cols, 0.0, rows_out, window.bin_rows)
 
-    def stream(writer: MeasurementSetWriter, layout: _Layout) -> dict[str, int]:
+    def stream(writer: MeasurementSetWriter, layout: SetLayout) -> dict[str, int]:
         # Each view's position among the kept (or held-out) views, -1 where it is not one.
         positions = []
         for chosen, target in ((layout.kept, writer.y), (layout.heldout, writer.heldout)):
@@ -584,9 +318,9 @@ def _ingest_projections(
         correction.warn()
         return correction.clipped.as_dict()
 
-    return _write_set(
+    return write_set(
         out, spec, n_views=n_views, n_slices=rows_out, views=views, split=split, steps=steps,
-        sources=_source_list([stack, flat_stack, dark_stack], extra_sources), noise=noise,
+        sources=source_list([stack, flat_stack, dark_stack], extra_sources), noise=noise,
         centre_offset=offset_px if centre_step else None, overwrite=overwrite, stream=stream,
     )  # fmt: skip
 
@@ -622,12 +356,12 @@ def _ingest_sinograms(
         extra_sources.append(split_source(angles)[0])
     n_slices, n_views, n_det = stack.shape
     chunk = chunk or auto_chunk(n_views * n_det)
-    spec, spec_path = _resolve_spec(
+    spec, spec_path = resolve_spec(
         geometry, angle_values, n_slices, n_det, pixel_size, unit, image_shape
     )
     if spec_path is not None:
         extra_sources.append(spec_path)
-    check_shape(stack, spec, _against(spec_path, angles))
+    check_shape(stack, spec, against(spec_path, angles))
     check_not_transposed(stack, spec)
     if window.bin_rows > 1:
         raise ValueError(
@@ -636,7 +370,7 @@ def _ingest_sinograms(
     window.check(n_slices, stack.name, "slice")
     first, last = window.rows or (0, n_slices)
     det_out = n_det // window.bin_cols
-    steps = _input_steps("sinograms", stack, "line_integrals", window, "mean")
+    steps = input_steps("sinograms", stack, "line_integrals", window, "mean")
 
     def binned(start: int, stop: int) -> np.ndarray:
         return bin_axis(stack.read(start, stop).astype(np.float64), 2, window.bin_cols, "mean")
@@ -655,9 +389,9 @@ def _ingest_sinograms(
         )
     if centre_step is not None:
         steps.append(centre_step)
-    spec = _binned(spec, det_out, window.bin_cols, shift, last - first, 1)
+    spec = binned_spec(spec, det_out, window.bin_cols, shift, last - first, 1)
 
-    def stream(writer: MeasurementSetWriter, layout: _Layout) -> dict[str, int]:
+    def stream(writer: MeasurementSetWriter, layout: SetLayout) -> dict[str, int]:
         where = {int(s): ("train", i) for i, s in enumerate(layout.train)}
         where.update({int(s): ("test", i) for i, s in enumerate(layout.val)})
         with _progress(last - first, "sinograms", progress) as bar:
@@ -671,8 +405,8 @@ def _ingest_sinograms(
                 bar.update(stop - start)
         return {}
 
-    return _write_set(
+    return write_set(
         out, spec, n_views=n_views, n_slices=last - first, views=views, split=split, steps=steps,
-        sources=_source_list([stack], extra_sources), noise={"model": "none"},
+        sources=source_list([stack], extra_sources), noise={"model": "none"},
         centre_offset=offset_px if centre_step else None, overwrite=overwrite, stream=stream,
     )  # fmt: skip
