@@ -12,6 +12,7 @@ import odl
 import torch
 from odl.core.space.base_tensors import TensorSpace
 
+from ...utils import dottest
 from ..geometry import is_ray_transform
 from .base import Backend
 
@@ -95,20 +96,25 @@ class OdlBackend(Backend):
         return self._twins[key]
 
     def _adjoint_is_plain_transpose(self) -> bool:
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal(self.op.domain.shape).astype(_numpy_dtype(self.op.domain))
-        y = rng.standard_normal(self.op.range.shape).astype(_numpy_dtype(self.op.range))
-        ax = _to_numpy(self.op(_element(self.op.domain, x))).astype(np.float64)
-        aty = _to_numpy(self._adjoint(_element(self.op.range, y))).astype(np.float64)
-        w_dom = np.broadcast_to(self._w_dom, x.shape)
-        w_ran = np.broadcast_to(self._w_ran, y.shape)
-        tol = 1e-4 if _numpy_dtype(self.op.domain).itemsize <= 4 else 1e-9
-        errors = {}
-        for name, lhs, rhs in (
-            ("weighted", np.sum(w_ran * ax * y), np.sum(w_dom * x * aty)),
-            ("plain", np.sum(ax * y), np.sum(x * aty)),
-        ):
-            errors[name] = abs(lhs - rhs) / max(abs(lhs), abs(rhs), 1e-300)
+        """Whether ``op.adjoint`` is the plain transpose rather than the weighted adjoint."""
+        dom, ran = self.op.domain, self.op.range
+        dtype = _torch_dtype(dom)
+        shapes = (1, *dom.shape), (1, *ran.shape)
+        tol = 1e-4 if dtype.itemsize <= 4 else 1e-9
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return self._map(self.op, x, dom, ran)
+
+        def weighted(y: torch.Tensor) -> torch.Tensor:  # the transpose if A* is weighted
+            return self._map(self._adjoint, y, ran, dom, pre=self._w_ran, post=self._w_dom)
+
+        def plain(y: torch.Tensor) -> torch.Tensor:
+            return self._map(self._adjoint, y, ran, dom)
+
+        errors = {
+            name: dottest(forward, adjoint, *shapes, dtype=dtype, rtol=tol, raise_error=False)
+            for name, adjoint in (("weighted", weighted), ("plain", plain))
+        }
         if errors["weighted"] <= tol:
             return False
         if errors["plain"] <= tol:
@@ -149,8 +155,8 @@ class OdlBackend(Backend):
         for i, xi in enumerate(x.detach().cpu().numpy()):
             if pre is not None:  # weight conversions in float64: one rounding, not two
                 xi = xi.astype(np.float64) / pre
-            arr = xi.astype(space_in.dtype, copy=False)
-            res = np.asarray(_to_numpy(fn(space_in.element(arr))))
+            arr = xi.astype(_numpy_dtype(space_in), copy=False)
+            res = np.asarray(_to_numpy(fn(_element(space_in, arr))))
             if post is not None:
                 res = res.astype(np.float64) * post
             out[i] = torch.from_numpy(np.ascontiguousarray(res)).to(dtype=x.dtype)
@@ -215,10 +221,11 @@ def _result_to_torch(result, like: torch.Tensor) -> torch.Tensor:
 class OdlNonlinearBackend(Backend):
     """Applies any operator (non-linear, or a functional) per sample through ODL; no transpose.
 
-    Its gradients come from :func:`vjp_per_sample`.
+    Its gradients come from :func:`vjp_per_sample`. Chosen for such operators by
+    ``backend="auto"`` or ``"odl"``.
     """
 
-    name = "odl"
+    name = "odl-nonlinear"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         op = self.op
