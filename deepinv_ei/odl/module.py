@@ -151,7 +151,7 @@ class OperatorModule(torch.nn.Module):
 
     @property
     def is_transpose(self) -> bool:
-        """Whether this module applies the transpose :math:`A^\\top` of its operator."""
+        r"""Whether this module applies the transpose :math:`A^\top` of its operator."""
         return self._is_transpose
 
     @property

@@ -3,10 +3,9 @@ r"""The ``"matrix"`` backend: the ray transform's sparse system matrix, applied 
 ASTRA computes the matrix of its CPU projector for the ODL geometry (the same discretisation as
 ``RayTransform(..., impl='astra_cpu')``), and one sparse-dense product of torch applies it to a
 batch, on the CPU (MKL or torch's own kernel, on torch's intra-op threads) and on CUDA
-(cuSPARSE) alike. Both :math:`A` and :math:`A^\top` are stored as CSR with int32 indices: a
-product with a stored CSR transpose is many times faster than one with the CSC view ``A.t()``.
-The batch is the dense operand's columns: :math:`Y = A X` with :math:`X` of shape
-``(n_pixels, batch)``.
+(cuSPARSE) alike. Both :math:`A` and :math:`A^\top` are stored as CSR with int32 indices, and
+the batch is the dense operand's columns: :math:`Y = A X` with :math:`X` of shape
+``(n_pixels, batch)`` (the layouts compared are in the documentation of :mod:`deepinv_ei.odl`).
 
 Matrices are shared between modules of the same discretisation and freed with the last module
 that uses them (:mod:`deepinv_ei.odl.cache`); with ``cache_dir`` (or
