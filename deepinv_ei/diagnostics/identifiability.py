@@ -291,6 +291,19 @@ class _Problem:
         return self.move(self.normal(self.move(v, i)), i, adjoint=True)
 
 
+@dataclass
+class _Spectrum:
+    """What a method finds: the rank and smallest eigenvalues of M, and the equivariance defect."""
+
+    rank: int
+    eigenvalues: np.ndarray
+    largest_eigenvalue: float
+    equivariance_defect: float
+    rank_A: int | None = None
+    converged: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
 def _relative_defect(moved: torch.Tensor, base: torch.Tensor) -> float:
     r""":math:`\|M - K\| / \|K\|` for ``moved`` :math:`M = T^\top K T` and ``base`` :math:`K`,
     both applied to the same vectors."""
@@ -304,7 +317,7 @@ def _rank(lam: np.ndarray, rtol: float) -> int:
 
 
 # ----------------------------------------------------------------------------- dense
-def _dense(pb: _Problem) -> dict:
+def _dense(pb: _Problem) -> _Spectrum:
     img_size = pb.img_size
     n = math.prod(img_size)
     chunk = max(1, min(n, 2**22 // max(n, 1)))
@@ -331,18 +344,12 @@ def _dense(pb: _Problem) -> dict:
             defect = max(defect, _relative_defect(m_g, gram))
     total = (total + total.T) / 2 / (pb.num_elements + int(pb.add_identity))
     lam = torch.linalg.eigvalsh(total).numpy()
-    return dict(
-        rank=_rank(lam, pb.rtol),
-        eigenvalues=lam[: pb.k].copy(),
-        largest_eigenvalue=float(lam[-1]),
-        rank_A=_rank(torch.linalg.eigvalsh(gram).numpy(), pb.rtol),
-        equivariance_defect=defect,
-        rank_is_estimate=False,
-    )
+    rank_a = _rank(torch.linalg.eigvalsh(gram).numpy(), pb.rtol)
+    return _Spectrum(_rank(lam, pb.rtol), lam[: pb.k].copy(), float(lam[-1]), defect, rank_a)
 
 
 # ------------------------------------------------------------------------- iterative
-def _iterative(pb: _Problem) -> dict:
+def _iterative(pb: _Problem) -> _Spectrum:
     from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, lobpcg
 
     n, k, tol = math.prod(pb.img_size), pb.k, pb.tol
@@ -403,18 +410,8 @@ def _iterative(pb: _Problem) -> dict:
         base = pb.normal(probes).double()
         for i in range(pb.num_elements):
             defect = max(defect, _relative_defect(pb.moved_normal(probes, i).double(), base))
-    return dict(
-        rank=n - nullity,
-        eigenvalues=lam,
-        largest_eigenvalue=lam_max,
-        rank_A=None,
-        equivariance_defect=defect,
-        rank_is_estimate=True,
-        converged=converged,
-        notes=[
-            f"iterative (LOBPCG, block {k}): {counts['matvec']} block applications of M, {status}"
-        ],
-    )
+    note = f"iterative (LOBPCG, block {k}): {counts['matvec']} block applications of M, {status}"
+    return _Spectrum(n - nullity, lam, lam_max, defect, None, converged, [note])
 
 
 # ---------------------------------------------------------------------------- public
@@ -530,19 +527,19 @@ def identifiability(
         tol=tol,
         maxiter=maxiter,
     )
-    res = _dense(problem) if method == "dense" else _iterative(problem)
-    notes = notes + res.pop("notes", [])
+    found = _dense(problem) if method == "dense" else _iterative(problem)
+    notes += found.notes
     if dtype == torch.float32:
         notes.append("physics evaluated in float32")
     return IdentifiabilityReport(
         n=n,
         m=m,
         group_size=problem.num_elements + int(add_identity),
-        nullity=n - res["rank"],
-        operator_is_equivariant=res["equivariance_defect"] < equivariance_rtol,
-        identifiable=res["rank"] == n,
+        nullity=n - found.rank,
+        operator_is_equivariant=found.equivariance_defect < equivariance_rtol,
+        identifiable=found.rank == n,
         method=method,
         rtol=rtol,
-        notes=notes,
-        **res,
+        rank_is_estimate=method == "iterative",
+        **{**vars(found), "notes": notes},
     )
