@@ -34,7 +34,7 @@ class Backend(ABC):
     """
 
     name: ClassVar[str]
-    #: The keyword options the constructor takes (checked by ``check_options`` in :mod:`deepinv_ei.odl.backends`).
+    #: The keyword options the constructor takes (checked by ``check_backend`` in :mod:`deepinv_ei.odl.backends`).
     option_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, op: odl.Operator):
