@@ -1,22 +1,13 @@
 r"""The one in-memory cache of what is built from ODL operators.
 
-Building from an operator costs time (ASTRA geometries, dot tests, a module's backends) or
-memory (system matrices), so everything built from one is looked up by a key before it is
-built, in a single table:
-
-- the backend of a module on a device: ``("backend", id(op), name, options, device)``, shared
-  by every module of the operator with those settings;
-- the module :class:`~deepinv_ei.odl.OperatorFunction` applies and the physics that
-  :func:`~deepinv_ei.odl.cached_physics` returns: ``("module" | "physics", id(op))``;
-- a system matrix: ``("matrix", geometry digest, dtype, device)``, shared by every operator of
-  the same discretisation.
-
-The table holds its values weakly; a *holder* (a plain ``dict`` owned by whoever uses the
-value) keeps them alive: the operator for its module and physics (:func:`operator_holder`), the
-module for its backends, the backend for its matrices. A value is thus shared while something
-holds it and freed with its last holder, and nothing outlives the operator it was built from.
-A key that names an object by ``id`` belongs to a value that holds that object, so the id
-cannot be reused while the entry exists.
+Backends (key ``("backend", id(op), name, options, device)``), the module of
+:class:`~deepinv_ei.odl.OperatorFunction` and the physics of
+:func:`~deepinv_ei.odl.cached_physics` (``("module" | "physics", id(op))``) and system matrices
+(``("matrix", geometry digest, dtype, device)``) are looked up in one weak-valued table before
+they are built. A *holder* keeps each value alive: the operator its module and physics
+(:func:`operator_holder`), the module its backends, the backend its matrices. A value is thus
+shared while held and freed with its last holder; a value whose key names an object by ``id``
+holds that object, so the id cannot be reused while the entry exists.
 """
 
 from __future__ import annotations
@@ -50,12 +41,11 @@ def cached(
 ) -> Value:
     """``holder[name]``, else the table's value for ``key``, else ``build()``; kept in both.
 
-    :param tuple key: the table key; its first item names the kind of value (``"matrix"``, ...).
-        ``None`` for a value shared with nothing, kept by its holder alone.
-    :param build: makes the value (called outside the lock: a value built twice by two threads
-        at once is built twice, and both get the one stored first).
-    :param holder: the dict that keeps the value alive for its user.
-    :param name: the value's key in ``holder``.
+    :param tuple key: the table key, whose first item names the kind (``"matrix"``, ...);
+        ``None`` for a value shared with nothing.
+    :param build: makes the value (outside the lock: two threads may both build, and both get
+        the value stored first).
+    :param holder: the dict that keeps the value alive for its user, under ``name``.
     """
     value = holder.get(name)
     if value is None and key is not None:

@@ -97,23 +97,19 @@ class OdlBackend(Backend):
 
     def _adjoint_is_plain_transpose(self) -> bool:
         """Whether ``op.adjoint`` is the plain transpose rather than the weighted adjoint."""
-        dom, ran = self.op.domain, self.op.range
-        dtype = _torch_dtype(dom)
-        shapes = (1, *dom.shape), (1, *ran.shape)
+        dom, ran, dtype = self.op.domain, self.op.range, _torch_dtype(self.op.domain)
         tol = 1e-4 if dtype.itemsize <= 4 else 1e-9
-
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            return self._map(self.op, x, dom, ran)
-
-        def weighted(y: torch.Tensor) -> torch.Tensor:  # the transpose if A* is weighted
-            return self._map(self._adjoint, y, ran, dom, pre=self._w_ran, post=self._w_dom)
-
-        def plain(y: torch.Tensor) -> torch.Tensor:
-            return self._map(self._adjoint, y, ran, dom)
-
-        errors = {
-            name: dottest(forward, adjoint, *shapes, dtype=dtype, rtol=tol, raise_error=False)
-            for name, adjoint in (("weighted", weighted), ("plain", plain))
+        errors = {  # the transpose if op.adjoint is the weighted adjoint, and op.adjoint itself
+            name: dottest(
+                lambda x: self._map(self.op, x, dom, ran),
+                lambda y, w=weights: self._map(self._adjoint, y, ran, dom, *w),
+                (1, *dom.shape),
+                (1, *ran.shape),
+                dtype=dtype,
+                rtol=tol,
+                raise_error=False,
+            )
+            for name, weights in (("weighted", (self._w_ran, self._w_dom)), ("plain", ()))
         }
         if errors["weighted"] <= tol:
             return False
@@ -145,8 +141,7 @@ class OdlBackend(Backend):
         """Per-sample application on torch-backed ODL spaces (no host copies)."""
         out = torch.empty((x.shape[0], *space_out.shape), dtype=x.dtype, device=x.device)
         for i in range(x.shape[0]):
-            res = fn(space_in.element(x[i].detach().to(_torch_dtype(space_in))))
-            out[i] = _as_torch(res).to(x.dtype)
+            out[i] = _result_to_torch(fn(_sample_to_space(space_in, x[i])), x)
         return out if scale == 1.0 else out * scale
 
     @staticmethod
@@ -155,8 +150,7 @@ class OdlBackend(Backend):
         for i, xi in enumerate(x.detach().cpu().numpy()):
             if pre is not None:  # weight conversions in float64: one rounding, not two
                 xi = xi.astype(np.float64) / pre
-            arr = xi.astype(_numpy_dtype(space_in), copy=False)
-            res = np.asarray(_to_numpy(fn(_element(space_in, arr))))
+            res = _to_numpy(fn(_sample_to_space(space_in, torch.from_numpy(xi))))
             if post is not None:
                 res = res.astype(np.float64) * post
             out[i] = torch.from_numpy(np.ascontiguousarray(res)).to(dtype=x.dtype)
@@ -174,18 +168,6 @@ def _numpy_dtype(space) -> np.dtype:
 
 def _torch_dtype(space) -> torch.dtype:
     return getattr(torch, _numpy_dtype(space).name)
-
-
-def _element(space, arr: np.ndarray):
-    """An element of ``space`` from a numpy array (torch-backed spaces get a tensor)."""
-    if getattr(space, "impl", "numpy") == "pytorch":
-        return space.element(torch.from_numpy(arr))
-    return space.element(arr)
-
-
-def _as_torch(element) -> torch.Tensor:
-    data = getattr(element, "data", element)
-    return data if isinstance(data, torch.Tensor) else torch.as_tensor(np.asarray(data))
 
 
 def _to_numpy(element) -> np.ndarray:
