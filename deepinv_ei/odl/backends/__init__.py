@@ -27,12 +27,10 @@ AUTO_ORDER = ("matrix", "astra", "odl")
 
 
 def check_backend(op: odl.Operator, name: str, options: dict) -> None:
-    """Refuse a backend name, an option or an operator that cannot go together.
+    """Refuse a backend name, options and an operator that do not go together (the one check).
 
-    The one place where a backend choice is checked. With ``"auto"`` an option of any backend
-    is accepted, so that one call works whichever backend is picked; the picked backend gets the
-    options it takes. A non-linear operator (or a functional) takes ``"auto"`` or ``"odl"``
-    and runs on :class:`OdlNonlinearBackend`.
+    ``"auto"`` takes the options of every backend (the one picked gets those it takes); a
+    non-linear operator or a functional takes ``"auto"`` or ``"odl"`` (:class:`OdlNonlinearBackend`).
 
     :raises ValueError: for an unknown name, or a backend of linear operators given another.
     :raises BackendOptionError: for an option no backend (or not backend ``name``) takes.

@@ -139,9 +139,6 @@ class MatrixBackend(Backend):
         cache_dir: str | os.PathLike | None = None,
     ):
         super().__init__(op)
-        reason = self.unsupported_reason(op, torch.device("cpu"))
-        if reason:
-            raise ValueError(reason)
         self.memory_budget = DEFAULT_MATRIX_BUDGET if memory_budget is None else int(memory_budget)
         self.proj_type = proj_type
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
