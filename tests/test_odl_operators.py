@@ -32,9 +32,10 @@ def test_forward_agrees_with_odl(ray, backend):
 @pytest.mark.parametrize("backend", RAY_BACKENDS)
 def test_transpose_passes_dot_test_float32(ray, backend):
     A = OperatorModule(ray, backend=backend)
-    # The "odl" path goes through ODL's adjoint, which rescales by the cell-volume ratio in
-    # float32 before we undo it: two more roundings per pixel than the other backends.
-    rtol = 1e-5 if backend == "odl" else 1e-6
+    # Exactness is checked in float64 below; here the float32 path must agree to float32's
+    # level. The error is relative to |<Ax, y>|, which cancellation can make small, and the
+    # sparse kernels sum in a CPU-dependent order: a few 1e-6 occur on some CPUs.
+    rtol = 1e-5
     assert dottest(A, A.T, (4, *ray.domain.shape), dtype=torch.float32, rtol=rtol) <= rtol
 
 
@@ -151,6 +152,7 @@ def test_non_linear_operator_gives_odl_values_and_torch_gradients(dtype):
     A = OperatorModule(odl.PowerOperator(space, 3))
     x = torch.rand(2, 3, 5, dtype=dtype, generator=torch.Generator().manual_seed(0)) + 0.5
     torch.testing.assert_close(A(x), x**3)
+    assert A.backend_name() == "odl-nonlinear"
     x64 = x.double().requires_grad_(True)
     assert torch.autograd.gradcheck(A, (x64,))
     with pytest.raises(ValueError, match="no transpose"):
