@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,6 +67,25 @@ def test_errors_are_messages_not_tracebacks(workdir, monkeypatch, capsys):
     assert status == 2 and "looks transposed" in capsys.readouterr().err
     assert not (workdir / "t.h5").exists()
     assert main(["inspect", "missing.h5"]) == 2
+    # A spec whose angles file is missing: a message naming it, not a traceback.
+    (workdir / "no_angles.toml").write_text(
+        (workdir / "fan.toml").read_text().split("[angles]")[0]
+        + '[angles]\nunit = "deg"\nfile = "missing_angles.txt"\n'
+        + "[detector]"
+        + (workdir / "fan.toml").read_text().split("[detector]")[1]
+    )
+    status = main(["ingest", "--sinograms", "fan.npy", "--geometry", "no_angles.toml",
+                   "--out", "t.h5"])  # fmt: skip
+    assert status == 2 and "missing_angles.txt: no such file" in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_command(workdir):
+    proc = subprocess.run(
+        [sys.executable, "-m", "deepinv_ei", "inspect", str(workdir / "missing.h5")],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])),
+    )  # fmt: skip
+    assert proc.returncode == 2 and "deepinv-ei inspect: error: " in proc.stderr
 
 
 def test_reproduce_delegates_unchanged(capsys):

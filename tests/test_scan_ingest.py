@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from deepinv_ei.scan import MeasurementSet, ingest, simulate_scan
+from deepinv_ei.scan import (
+    MeasurementSet,
+    MeasurementSetWriter,
+    ScannerSpec,
+    ingest,
+    ingestion,
+    save_spec,
+    shift_detector,
+    simulate_scan,
+)
 from deepinv_ei.scan.readers import sha256_file
 
 
@@ -242,8 +250,6 @@ def test_nothing_half_written_on_error_or_interrupt(small_scan, tmp_path, monkey
             tmp_path / "o.h5", sinograms=bad, geometry=tmp_path / "fan" / "fan.toml", chunk_size=2
         )
     assert leftovers(tmp_path) == []
-    module = sys.modules["deepinv_ei.scan.ingest"]  # the package's `ingest` is the function
-
     calls = []
 
     def interrupt(y, offset):
@@ -252,7 +258,7 @@ def test_nothing_half_written_on_error_or_interrupt(small_scan, tmp_path, monkey
             raise KeyboardInterrupt
         return y
 
-    monkeypatch.setattr(module, "shift_detector", interrupt)
+    monkeypatch.setattr(ingestion, "shift_detector", interrupt)
     with pytest.raises(KeyboardInterrupt):
         ingest(tmp_path / "o.h5", **raw_args(small_scan, chunk_size=16))
     assert leftovers(tmp_path) == []
@@ -277,3 +283,73 @@ def test_parallel_needs_unit_and_pixel_size(small_scan, tmp_path):
         ingest(tmp_path / "o.h5", **{**raw_args(small_scan), "unit": None})
     with pytest.raises(ValueError, match="needs the detector pitch"):
         ingest(tmp_path / "o.h5", **{**raw_args(small_scan), "pixel_size": None})
+
+
+def test_spec_shift_is_undone_in_binned_pixels(tmp_path):
+    # The spec's detector.shift is in length units of the unbinned detector; after binning by
+    # 2 the same rotation axis is half as many (binned) pixels off: as a given offset is.
+    scan = simulate_scan(tmp_path / "scan", n_views=60, n_slices=4, size=32, n_flats=2,
+                         n_darks=2, centre_offset=2.0)  # fmt: skip
+    spec = scan.spec.with_detector(shift=2.0 * scan.spec.det_pitch)
+    save_spec(spec, tmp_path / "shifted.toml")
+    args = {**raw_args(scan), "geometry": tmp_path / "shifted.toml", "binning": 2, "n_val": 1}
+    args.pop("pixel_size"), args.pop("unit")
+    from_spec = ingest(tmp_path / "spec.h5", **args)
+    given = ingest(tmp_path / "given.h5", **raw_args(scan, binning=2, n_val=1, centre_offset=2.0))
+    assert from_spec.centre_offset == given.centre_offset == 1.0
+    with MeasurementSet(tmp_path / "spec.h5") as a, MeasurementSet(tmp_path / "given.h5") as b:
+        assert a.spec.det_shift == 0.0 and a.spec == b.spec
+        torch.testing.assert_close(a.y("train"), b.y("train"), rtol=0, atol=0)
+
+
+def test_an_input_is_never_overwritten(tmp_path):
+    scan = simulate_scan(tmp_path / "fan", kind="fan", n_views=30, n_slices=2, size=16)
+    before = scan.spec_file.read_bytes()
+    with pytest.raises(ValueError, match="the output is one of the inputs"):
+        ingest(scan.spec_file, sinograms=scan.sinograms, geometry=scan.spec_file, overwrite=True)
+    assert scan.spec_file.read_bytes() == before and leftovers(tmp_path / "fan") == []
+
+
+def test_cone_beam_and_bad_windows_are_refused_before_reading(tmp_path):
+    scan = simulate_scan(tmp_path / "fan", kind="fan", n_views=30, n_slices=2, size=16)
+    cone = ScannerSpec("cone3d", "mm", scan.spec.angles, det_count=24, det_pitch=1.0, det_rows=2,
+                       row_pitch=1.0, src_radius=100.0, det_radius=100.0,
+                       image_shape=(16, 16, 2), pixel_size=0.5)  # fmt: skip
+    with pytest.raises(ValueError, match="a cone3d scanner is not ingested"):
+        ingest(tmp_path / "o.h5", sinograms=scan.sinograms, geometry=cone)
+    with pytest.raises(ValueError, match="bin_cols must be a positive integer, got 0"):
+        ingest(tmp_path / "o.h5", sinograms=scan.sinograms, geometry=scan.spec_file, binning=0)
+    with pytest.raises(ValueError, match="slice crop 1:5 is outside its 2 slices"):
+        ingest(tmp_path / "o.h5", sinograms=scan.sinograms, geometry=scan.spec_file, rows=(1, 5))
+    assert leftovers(tmp_path) == []
+    # Binning sinograms bins the detector only (slices stay slices).
+    summary = ingest(tmp_path / "b.h5", sinograms=scan.sinograms, geometry=scan.spec_file,
+                     binning=2, n_val=0)  # fmt: skip
+    assert summary.shapes["y_train"] == (2, 1, 30, 12) and summary.spec.det_count == 12
+    np.testing.assert_allclose(
+        MeasurementSet(tmp_path / "b.h5").y("train").numpy()[:, 0],
+        np.load(scan.sinograms).reshape(2, 30, 12, 2).mean(-1), rtol=1e-6,
+    )  # fmt: skip
+
+
+def test_parallel_sinograms_centre_estimated_from_a_chunk(tmp_path):
+    scan = simulate_scan(tmp_path / "scan", n_views=90, n_slices=6, size=32, n_flats=2,
+                         n_darks=2, angle_range_deg=182.0)  # fmt: skip
+    truth = scan.load_ground_truth()["line_integrals"]
+    shifted = tmp_path / "sino.npy"
+    np.save(shifted, shift_detector(truth, -2.0).astype(np.float32))  # axis 2 pixels right
+    spec = scan.spec.with_detector(rows=1)
+    spec = ScannerSpec("parallel2d", "mm", spec.angles, det_count=32, det_pitch=spec.det_pitch)
+    summary = ingest(tmp_path / "o.h5", sinograms=shifted, geometry=spec, centre_offset="auto",
+                     chunk_size=2, n_val=1)  # fmt: skip
+    assert abs(summary.centre_offset - 2.0) < 0.3
+    with MeasurementSet(tmp_path / "o.h5") as ms:
+        y, ref = ms.y("train").numpy()[:, 0], truth[ms.train_slices]
+        assert np.abs(y[..., 4:-4] - ref[..., 4:-4]).mean() < 0.05 * ref.mean()
+
+
+def test_writer_without_metadata_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError, match="set_metadata was not called"):
+        with MeasurementSetWriter(tmp_path / "o.h5", 1, 0, 2, 0, 3) as writer:
+            writer.y["train"][...] = 1.0
+    assert leftovers(tmp_path) == []

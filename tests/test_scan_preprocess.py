@@ -65,8 +65,22 @@ def test_window_crop_and_bin_sum():
     assert out.shape == (2, 1, 2) and w.out_shape(4, 6) == (1, 2)
     np.testing.assert_allclose(out[0, 0, 0], frames[0, 1:3, 0:3].sum())
     assert bin_axis(np.ones((1, 1, 7)), 2, 3).shape == (1, 1, 2)  # the remainder is dropped
-    with pytest.raises(ValueError, match="row crop 2:9 is outside the detector's 4 rows"):
-        DetectorWindow(rows=(2, 9)).check((1, 4, 6), "p")
+    with pytest.raises(ValueError, match="p: row crop 2:9 is outside its 4 rows"):
+        DetectorWindow(rows=(2, 9)).check(4, "p")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"bin_cols": 0}, "bin_cols must be a positive integer, got 0"),
+        ({"bin_rows": 1.5}, "bin_rows must be a positive integer, got 1.5"),
+        ({"rows": (3, 1)}, "0 <= START < STOP, got 3:1"),
+        ({"rows": (-1, 2)}, "0 <= START < STOP, got -1:2"),
+    ],
+)
+def test_window_refuses_bad_factors_and_crops_when_made(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DetectorWindow(**kwargs)
 
 
 def test_frame_statistics_mean_and_read_noise():

@@ -158,12 +158,12 @@ def test_2d_sinogram_is_one_slice(tmp_path):
 
 
 def test_read_angles_and_checksum(tmp_path):
-    (tmp_path / "a.txt").write_text("0\n90, 180\n")
+    (tmp_path / "a.txt").write_text("# degrees\n0\n90, 180  # the last two\n")
     np.testing.assert_allclose(read_angles(tmp_path / "a.txt", "deg"), [0, np.pi / 2, np.pi])
     np.save(tmp_path / "a.npy", np.array([0.0, 1.0]))
     np.testing.assert_allclose(read_angles(tmp_path / "a.npy", "rad"), [0, 1])
     (tmp_path / "b.txt").write_text("0 ninety")
-    with pytest.raises(ValueError, match=r"b\.txt: expected numbers"):
+    with pytest.raises(ValueError, match=r"b\.txt, line 1: 'ninety' is not a number"):
         read_angles(tmp_path / "b.txt", "deg")
     (tmp_path / "c.bin").write_bytes(b"abc")
     assert sha256_file(tmp_path / "c.bin") == (

@@ -34,7 +34,7 @@ from deepinv_ei.scan import (
     save_spec,
     spec_from_geometry,
 )
-from deepinv_ei.scan._toml import dumps
+from deepinv_ei.scan.spec.toml_writer import dumps
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

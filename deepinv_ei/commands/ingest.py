@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
             split_seed=args.split_seed, chunk_size=args.chunk_size, overwrite=args.overwrite,
             progress=not args.quiet,
         )  # fmt: skip
-    except (ValueError, FileExistsError, IsADirectoryError) as err:
+    except (ValueError, OSError) as err:  # bad input, a missing file, an existing output
         print(f"deepinv-ei ingest: error: {err}", file=sys.stderr)
         return 2
     if not args.quiet:

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                 png = Path(args.png) if args.png else Path(args.file).with_suffix(".png")
                 save_sinogram_png(ms, png, args.split, args.index)
                 print(f"saved {png}")
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:  # not a measurement set, a missing file
         print(f"deepinv-ei inspect: error: {err}", file=sys.stderr)
         return 2
     return 0

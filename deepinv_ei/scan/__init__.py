@@ -11,7 +11,7 @@
 - :func:`simulate_scan`: a simulated raw acquisition of a seeded 3D phantom.
 """
 
-from .ingest import IngestSummary, check_not_transposed, check_shape, ingest, split_slices
+from .ingestion import ingest
 from .measurement_set import MeasurementSet, MeasurementSetWriter, write_measurement_set
 from .preprocess import (
     DetectorWindow,
@@ -21,6 +21,8 @@ from .preprocess import (
     shift_detector,
 )
 from .readers import Stack, data_exchange, open_stack, read_angles, sha256_file
+from .scanner_setup import check_not_transposed, check_shape
+from .set_output import IngestSummary, split_slices
 from .simulate import SimulatedScan, phantom_volume, simulate_scan
 from .spec import (
     ANGLE_UNITS,

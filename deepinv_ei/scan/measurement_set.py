@@ -21,14 +21,15 @@ error or an interrupt leaves nothing half-written behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..utils.io import atomic_path
 from .readers import sha256_file
 from .spec import ScannerSpec, geometry_from_spec, ray_transform_from_spec
 
@@ -38,10 +39,14 @@ SPLITS = ("train", "test")
 NOISE_MODELS = ("poisson", "poisson_gaussian", "gaussian", "none")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def clipped_text(clipped: dict[str, int]) -> str:
+    """The clipped counts of a measurement set, as the summary and ``inspect`` print them."""
+    if not clipped:
+        return "none counted (line integrals given)"
+    return (
+        f"{clipped.get('non_positive', 0)} non-positive, {clipped.get('saturated', 0)} "
+        f"saturated of {clipped.get('total', 0)} values"
+    )
 
 
 def refuse_existing(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -86,18 +91,14 @@ class MeasurementSetWriter:
         self.sizes = {"train": n_train, "test": n_val}
         self.n_views, self.n_heldout, self.n_det = n_views, n_heldout, n_det
         self._metadata: dict[str, Any] | None = None
-        self._tmp: str | None = None
+        self._close: contextlib.ExitStack | None = None
 
     def __enter__(self) -> MeasurementSetWriter:
         import h5py
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(fd)
-        try:
-            self.file = h5py.File(self._tmp, "w")
+        with contextlib.ExitStack() as stack:  # undone if a dataset cannot be made
+            tmp = stack.enter_context(atomic_path(self.path))
+            self.file = stack.enter_context(h5py.File(tmp, "w"))
             self.y, self.heldout = {}, {}
             group = self.file.create_group("heldout")
             for split, n in self.sizes.items():
@@ -108,9 +109,7 @@ class MeasurementSetWriter:
                 self.heldout[split] = group.create_dataset(
                     f"y_{split}", (n, 1, self.n_heldout, self.n_det), "float32"
                 )
-        except BaseException:
-            self._discard()
-            raise
+            self._close = stack.pop_all()
         return self
 
     def set_metadata(
@@ -172,28 +171,16 @@ class MeasurementSetWriter:
             if noise.get(key) is not None:
                 group.attrs[key] = float(noise[key])
 
-    def _discard(self) -> None:
-        file = getattr(self, "file", None)
-        if file is not None and file.id.valid:
-            file.close()
-        if self._tmp is not None and os.path.exists(self._tmp):
-            os.unlink(self._tmp)
-        self._tmp = None
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self._discard()
-            return
-        try:
-            self._write_metadata()
-            self.file.close()
-            with open(self._tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.chmod(self._tmp, 0o666 & ~_umask())
-            os.replace(self._tmp, self.path)
-            self._tmp = None
-        finally:
-            self._discard()
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        # Closing the file, then renaming it into place, or deleting it on an exception.
+        close, self._close = self._close, None
+        if exc_type is None:
+            try:
+                self._write_metadata()
+            except BaseException as err:
+                close.__exit__(type(err), err, err.__traceback__)
+                raise
+        return bool(close.__exit__(exc_type, exc, tb))
 
 
 def write_measurement_set(
@@ -372,7 +359,7 @@ class MeasurementSet:
             f"{self.val_slices.tolist()} (split seed {self.split_seed})",
             f"  views: {len(self.kept_views)} kept, {len(self.heldout_views)} held out",
             f"  units: {', '.join(f'{k}: {v}' for k, v in self.units.items())}",
-            f"  clipped: {self.clipped}",
+            f"  clipped: {clipped_text(self.clipped)}",
         ]
         if noise["I0"] is not None:
             lines.append(

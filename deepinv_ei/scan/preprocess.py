@@ -57,24 +57,41 @@ def bin_axis(a: np.ndarray, axis: int, factor: int, reduce: str = "sum") -> np.n
 @dataclass(frozen=True)
 class DetectorWindow:
     """Crop of detector rows ``rows = (start, stop)`` then binning by ``bin_rows x bin_cols``
-    (sums), applied alike to projections, flats and darks of shape ``(n, rows, cols)``."""
+    (sums), applied alike to projections, flats and darks of shape ``(n, rows, cols)``.
+
+    :raises ValueError: for a binning factor that is not a positive integer, or a crop that
+        is not ``0 <= start < stop``.
+    """
 
     rows: tuple[int, int] | None = None
     bin_rows: int = 1
     bin_cols: int = 1
 
-    def check(self, shape: Sequence[int], name: str) -> None:
-        """Validate against a stack of shape ``(n, rows, cols)``."""
-        for label, b in (("bin_rows", self.bin_rows), ("bin_cols", self.bin_cols)):
-            if int(b) != b or b < 1:
-                raise ValueError(f"{label} must be a positive integer, got {b}")
+    def __post_init__(self) -> None:
+        for label in ("bin_rows", "bin_cols"):
+            b = getattr(self, label)
+            if isinstance(b, bool) or not isinstance(b, int | np.integer) or b < 1:
+                raise ValueError(f"{label} must be a positive integer, got {b!r}")
+            object.__setattr__(self, label, int(b))  # frozen: normalise in place
         if self.rows is not None:
-            start, stop = self.rows
-            if not 0 <= start < stop <= shape[1]:
+            try:
+                start, stop = (int(r) for r in self.rows)
+            except (TypeError, ValueError):
+                raise ValueError(f"rows must be (start, stop), got {self.rows!r}") from None
+            if not 0 <= start < stop:
                 raise ValueError(
-                    f"{name}: row crop {start}:{stop} is outside the detector's {shape[1]} rows "
-                    "(expected 0 <= start < stop <= rows)"
+                    f"rows must be START:STOP with 0 <= START < STOP, got {start}:{stop}"
                 )
+            object.__setattr__(self, "rows", (start, stop))
+
+    def check(self, n_rows: int, name: str, what: str = "row") -> None:
+        """Check the crop against the ``n_rows`` rows of ``name`` (``what`` names them:
+        ``"row"`` of a detector, or ``"slice"``)."""
+        if self.rows is not None and self.rows[1] > n_rows:
+            raise ValueError(
+                f"{name}: {what} crop {self.rows[0]}:{self.rows[1]} is outside its {n_rows} "
+                f"{what}s (expected 0 <= start < stop <= {n_rows})"
+            )
 
     def out_shape(self, rows: int, cols: int) -> tuple[int, int]:
         """``(rows, cols)`` after the window."""
@@ -174,17 +191,28 @@ class FlatDarkCorrection:
         self.name = name
         self.clipped = ClipCounts()
 
-    def __call__(self, raw: np.ndarray, saturated: int = 0) -> np.ndarray:
+    def __call__(self, raw: np.ndarray, saturated: int = 0, count: bool = True) -> np.ndarray:
         """Line integrals of raw counts ``(n, rows, cols)`` (after the detector window), of
-        which ``saturated`` values were found saturated (they are counted, not changed)."""
+        which ``saturated`` values were found saturated (they are counted, not changed).
+
+        :param bool count: add the floored and saturated values to :attr:`clipped` (and refuse
+            the scan above the limit); ``False`` for a look at views counted elsewhere.
+        """
         counts = raw - self.dark
         low = counts <= 0
-        n_low, n_sat = int(low.sum()), int(saturated)
+        n_low = int(low.sum())
+        if count:
+            self._count(n_low, int(saturated), raw.size)
+        if n_low:
+            counts[low] = self.floor_counts
+        return self.log_gain - np.log(counts)
+
+    def _count(self, n_low: int, n_sat: int, n_values: int) -> None:
         c = self.clipped
         c.non_positive, c.saturated, c.total = (
             c.non_positive + n_low,
             c.saturated + n_sat,
-            c.total + raw.size,
+            c.total + n_values,
         )
         limit = self.max_clip_fraction * (self.expected_total or c.total)
         if c.non_positive + c.saturated > limit:
@@ -194,9 +222,6 @@ class FlatDarkCorrection:
                 f"{self.max_clip_fraction} of the scan's {self.expected_total or c.total} values; "
                 "check the darks and the exposure, or raise the limit"
             )
-        if n_low:
-            counts[low] = self.floor_counts
-        return self.log_gain - np.log(counts)
 
     def warn(self) -> None:
         """Warn with the counts, if anything was floored or saturated."""

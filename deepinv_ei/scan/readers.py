@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .spec.file_format import read_angles_file
+
 #: Canonical axis orders.
 PROJECTION_AXES = ("angle", "row", "col")
 SINOGRAM_AXES = ("slice", "angle", "detector")
@@ -467,8 +469,9 @@ def open_stack(
 
 
 def read_angles(source: str | Path, unit: str) -> np.ndarray:
-    """Angles from a text file (numbers separated by spaces, commas or new lines), a ``.npy``
-    or ``file.h5:/path``, converted to radians (float64).
+    """Angles from a text file (numbers separated by spaces, commas, semicolons or new lines,
+    ``#`` starting a comment, as a scanner spec's ``angles.file``), a ``.npy`` or
+    ``file.h5:/path``, converted to radians (float64).
 
     :param str unit: ``"deg"`` or ``"rad"``.
     """
@@ -481,11 +484,7 @@ def read_angles(source: str | Path, unit: str) -> np.ndarray:
         array, *_ = open_array(source, f"angles in {unit}")
         values = np.asarray(array[()])
     else:
-        text = path.read_text()
-        try:
-            values = np.array([float(t) for t in re.split(r"[\s,;]+", text.strip()) if t])
-        except ValueError as err:
-            raise ValueError(f"{path}: expected numbers (angles in {unit}), {err}") from err
+        values = read_angles_file(path)
     values = np.asarray(values, dtype=np.float64).ravel()
     if values.size == 0 or not np.isfinite(values).all():
         raise ValueError(f"{path}: expected finite angles in {unit}, got {values.size} values")

@@ -208,13 +208,15 @@ def simulate_scan(
         angle_range_deg if angle_range_deg is not None else (180.0 if kind == "parallel" else 360.0)
     )
     angles_deg = np.arange(n_views) * (angle_range / n_views)
+    # How a scanner's file would write them (the spec's count and range give these, exactly).
+    form = {"unit": "deg", "count": n_views, "start": 0.0, "stop": float(angle_range)}
     unit = "mm"
     if kind == "parallel":
         pixel = 0.02 if pixel_size is None else float(pixel_size)
         spec = ScannerSpec(
             geometry="parallel3d", unit=unit, angles=np.deg2rad(angles_deg), det_count=size,
             det_pitch=pixel, det_rows=n_slices, row_pitch=pixel, image_shape=(size, size),
-            pixel_size=pixel,
+            pixel_size=pixel, angles_form=form,
         )  # fmt: skip
     else:
         pixel = 0.5 if pixel_size is None else float(pixel_size)
@@ -223,7 +225,7 @@ def simulate_scan(
             geometry="fan2d", unit=unit, angles=np.deg2rad(angles_deg),
             det_count=int(math.ceil(1.5 * size)), det_pitch=pixel * magnification,
             src_radius=float(src_radius), det_radius=float(det_radius), image_shape=(size, size),
-            pixel_size=pixel,
+            pixel_size=pixel, angles_form=form,
         )  # fmt: skip
     phantom = phantom_volume(n_slices, size, seed)
     unit_sino = project(spec, phantom)

@@ -9,6 +9,7 @@ removes those, and only those (they match :data:`TEMP_NAME`).
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import math
@@ -17,7 +18,7 @@ import pickle
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,15 +37,25 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def _atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary file beside ``path``, for a writer that needs a file name (HDF5, say).
+
+    When the block ends cleanly the file is flushed to disk, given the permissions a plain
+    ``open()`` would, and renamed to ``path``; on any exception (an interrupt included) it is
+    deleted and ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
+        yield Path(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         # mkstemp creates 0600 files; give the result the permissions a plain open() would.
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
@@ -52,7 +63,12 @@ def _atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
+
+
+def _atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
+    return Path(path)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
