@@ -154,3 +154,21 @@ def test_bad_inputs(inpainting):
         equivariance_error(lambda y, p: y, object(), Shift(), torch.zeros(1, 1, 4, 4))
     with pytest.raises(ValueError, match="4D"):
         equivariance_error(lambda y, p: y, inpainting, Shift(), torch.zeros(4, 4))
+
+
+@pytest.mark.parametrize("method", ["dense", "iterative"])
+def test_identifiability_of_a_nan_physics_is_a_clear_error(method):
+    physics = dinv.physics.CompressedSensing(m=20, img_size=(1, 8, 8), rng=seeded(0))
+    physics._A.data[3, 7] = float("nan")
+    with pytest.raises(ValueError, match="physics.A returned 1 NaN or infinite values"):
+        identifiability(physics, Shift(), (1, 8, 8), method=method, k=3)
+
+
+def test_dense_identifiability_estimates_its_memory_first():
+    physics = dinv.physics.Inpainting((1, 128, 128), mask=0.5, rng=seeded(0))
+    with pytest.raises(ValueError, match=r"needs about 16\.0 GiB.*method='iterative'"):
+        identifiability(physics, Shift(), (1, 128, 128), method="dense")
+    small = dinv.physics.Inpainting((1, 8, 8), mask=0.5, rng=seeded(0))
+    with pytest.raises(ValueError, match="max_dense_bytes"):
+        identifiability(small, Shift(), (1, 8, 8), method="dense", max_dense_bytes=10_000)
+    assert identifiability(small, Shift(), (1, 8, 8), method="dense").identifiable
