@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from conftest import seeded
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -116,7 +117,7 @@ def test_image_split_validates_and_serves_datasets():
     train, test = split.datasets()
     check_dataset(train)
     assert len(train) == 5 and torch.equal(train[4]["x"], split.train[4]) and "y" not in train[0]
-    physics = Inpainting((1, 8, 8), mask=0.5, rng=torch.Generator().manual_seed(0))
+    physics = Inpainting((1, 8, 8), mask=0.5, rng=seeded(0))
     train, test = split.datasets(physics, batch_size=2)
     check_dataset(test)
     batch = next(iter(torch.utils.data.DataLoader(train, batch_size=5)))
