@@ -115,3 +115,33 @@ def test_error_split_rejects_mismatched_shapes():
         error_split(physics, torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 15))
     with pytest.raises(ValueError, match="tol"):
         range_projection_cg(physics, torch.rand(2, 1, 16, 16), tol=0)
+
+
+class _Diagonal:
+    """A = diag(d) on (B, n) tensors: A^T A has the distinct eigenvalues of d**2."""
+
+    def __init__(self, d: torch.Tensor):
+        self.d = d
+
+    def A(self, x):
+        return x * self.d
+
+    def A_adjoint(self, y):
+        return y * self.d
+
+
+def test_cg_iterations_are_counted_exactly():
+    # CG needs as many iterations as A^T A has distinct eigenvalues (here 3) on the support of e.
+    d = torch.tensor([1.0, 1.0, 2.0, 3.0, 0.0], dtype=torch.float64).repeat(2, 1)
+    e = torch.randn(2, 5, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    z, info = range_projection_cg(_Diagonal(d), e, tol=1e-10, max_iter=50)
+    assert info.iterations == 3 and info.relative_residual <= 1e-10
+    torch.testing.assert_close(z, e * (d != 0))  # the nullspace coordinate is left out
+    # An ill-conditioned system at an unreachable tolerance runs to the cap, across the residual
+    # refreshes after the 101st and 201st iterations.
+    wide = torch.logspace(0, -3, 400, dtype=torch.float64).repeat(2, 1)
+    e = torch.randn(2, 400, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    for cap in (101, 150, 201, 250):
+        assert (
+            range_projection_cg(_Diagonal(wide), e, tol=1e-300, max_iter=cap)[1].iterations == cap
+        )

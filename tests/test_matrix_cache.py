@@ -15,9 +15,10 @@ import torch
 from odl.applications.tomo import RayTransform
 from odl_cases import parallel_ray
 
-from deepinv_ei.odl import OperatorModule
+from deepinv_ei.odl import OperatorModule, clear_matrix_cache
 from deepinv_ei.odl.backends import matrix as matrix_backend
-from deepinv_ei.odl.backends import matrix_cache
+from deepinv_ei.odl.backends import matrix_files
+from deepinv_ei.odl.cache import held_count
 
 
 def _ray(n: int = 20, views: int = 11) -> RayTransform:
@@ -35,7 +36,7 @@ def count_builds(monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(matrix_backend, "system_matrix", counting)
-    monkeypatch.delenv(matrix_cache.CACHE_ENV, raising=False)
+    monkeypatch.delenv(matrix_files.CACHE_ENV, raising=False)
     return calls
 
 
@@ -44,19 +45,19 @@ def test_modules_share_a_matrix_and_free_it_with_the_last_of_them(count_builds):
     x = torch.rand(2, 21, 21)
     A, B = OperatorModule(ray), OperatorModule(_ray(21, 7))  # equal geometry, other objects
     gc.collect()  # modules of earlier tests
-    before = matrix_cache.cached_in_memory()
+    before = held_count("matrix")
     torch.testing.assert_close(A(x), B(x))
     assert count_builds == [1]
     assert A.get_backend("cpu").matrices(x.dtype, "cpu") is B.get_backend("cpu").matrices(
         x.dtype, "cpu"
     )
-    assert matrix_cache.cached_in_memory() == before + 1
+    assert held_count("matrix") == before + 1
     del A
     gc.collect()
-    assert matrix_cache.cached_in_memory() == before + 1  # B still uses it
+    assert held_count("matrix") == before + 1  # B still uses it
     del B
     gc.collect()
-    assert matrix_cache.cached_in_memory() == before
+    assert held_count("matrix") == before
     OperatorModule(ray)(x)
     assert count_builds == [1, 1]  # rebuilt: nothing was kept once no module used it
 
@@ -67,7 +68,7 @@ def test_disk_cache_serves_a_new_module_without_building(tmp_path, count_builds)
     y = OperatorModule(ray, cache_dir=tmp_path)(x)
     (path,) = tmp_path.glob("system-matrix-*.npz")
     gc.collect()
-    matrix_cache.clear_matrix_cache()
+    clear_matrix_cache()
     A = OperatorModule(ray, cache_dir=tmp_path)
     torch.testing.assert_close(A(x), y, rtol=0, atol=0)
     assert count_builds == [1]
@@ -76,7 +77,7 @@ def test_disk_cache_serves_a_new_module_without_building(tmp_path, count_builds)
 
 
 def test_disk_cache_directory_from_environment(tmp_path, monkeypatch, count_builds):
-    monkeypatch.setenv(matrix_cache.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(matrix_files.CACHE_ENV, str(tmp_path / "cache"))
     OperatorModule(_ray(17, 5))(torch.rand(1, 17, 17))
     assert len(list((tmp_path / "cache").glob("system-matrix-*.npz"))) == 1
 
@@ -88,7 +89,7 @@ def test_corrupt_cache_file_is_rebuilt_with_a_warning_naming_it(tmp_path, count_
     expected = OperatorModule(ray, cache_dir=tmp_path / "ref")(x)
     OperatorModule(ray, cache_dir=tmp_path)(x)
     gc.collect()
-    matrix_cache.clear_matrix_cache()
+    clear_matrix_cache()
     (path,) = tmp_path.glob("system-matrix-*.npz")
     data = bytearray(path.read_bytes())
     if damage == "truncate":
@@ -105,7 +106,7 @@ def test_corrupt_cache_file_is_rebuilt_with_a_warning_naming_it(tmp_path, count_
     torch.testing.assert_close(y, expected, rtol=0, atol=0)
     assert len(count_builds) == builds + 1
     gc.collect()
-    matrix_cache.clear_matrix_cache()
+    clear_matrix_cache()
     OperatorModule(ray, cache_dir=tmp_path)(x)  # the rebuilt file is valid again
     assert len(count_builds) == builds + 1
 
@@ -133,7 +134,7 @@ def test_second_process_reads_the_matrix_from_disk(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     env = {
         **os.environ,
-        matrix_cache.CACHE_ENV: str(tmp_path),
+        matrix_files.CACHE_ENV: str(tmp_path),
         "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]),
     }
     runs = []
@@ -160,9 +161,9 @@ def test_stored_values_are_the_float64_matrix_exactly(tmp_path):
     ray = _ray(15, 4)
     ref = matrix_backend.system_matrix(ray, dtype=np.float64)
     key = matrix_backend.geometry_key(ray)
-    path = matrix_cache.disk_path(tmp_path, key)
-    matrix_cache.disk_store(path, key, ref)
-    back = matrix_cache.disk_load(path, key, ref.shape)
+    path = matrix_files.disk_path(tmp_path, key)
+    matrix_files.disk_store(path, key, ref)
+    back = matrix_files.disk_load(path, key, ref.shape)
     assert back is not None and (back != ref).nnz == 0
 
 
@@ -171,7 +172,7 @@ def test_operator_function_builds_once_per_operator_and_frees_with_it(count_buil
 
     ray = _ray(22, 5)
     gc.collect()  # modules of earlier tests
-    before = matrix_cache.cached_in_memory()
+    before = held_count("matrix")
     x = torch.rand(3, 22, 22, requires_grad=True)
     for _ in range(2):
         OperatorFunction.apply(ray, x).sum().backward()
@@ -179,7 +180,32 @@ def test_operator_function_builds_once_per_operator_and_frees_with_it(count_buil
     torch.testing.assert_close(
         OperatorFunction.apply(ray, x.detach()), OperatorModule(ray)(x.detach())
     )
-    assert matrix_cache.cached_in_memory() == before + 1
+    assert held_count("matrix") == before + 1
     del ray
     gc.collect()
-    assert matrix_cache.cached_in_memory() == before
+    assert held_count("matrix") == before
+
+
+def test_one_physics_per_operator_freed_with_it_and_not_copied():
+    import copy
+    import pickle
+
+    from deepinv_ei.odl import cached_physics
+
+    op = _ray(12, 5)
+    gc.collect()
+    before = held_count("physics"), held_count("backend")
+    physics = cached_physics(op)
+    assert cached_physics(op) is physics
+    x = torch.rand(2, 1, 12, 12)
+    torch.testing.assert_close(physics.A(x), OperatorModule(op)(x), rtol=0, atol=0)
+    assert (held_count("physics"), held_count("backend")) == (before[0] + 1, before[1] + 1)
+    for twin in (copy.deepcopy(op), pickle.loads(pickle.dumps(op))):
+        assert cached_physics(twin) is not physics  # a copy builds its own
+        assert cached_physics(twin).odl_op is twin
+    del physics, twin
+    gc.collect()
+    assert held_count("physics") == before[0] + 1  # the operator keeps its physics
+    del op
+    gc.collect()
+    assert (held_count("physics"), held_count("backend")) == before

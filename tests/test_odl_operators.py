@@ -151,6 +151,7 @@ def test_non_linear_operator_gives_odl_values_and_torch_gradients(dtype):
     A = OperatorModule(odl.PowerOperator(space, 3))
     x = torch.rand(2, 3, 5, dtype=dtype, generator=torch.Generator().manual_seed(0)) + 0.5
     torch.testing.assert_close(A(x), x**3)
+    assert A.backend_name() == "odl-nonlinear"
     x64 = x.double().requires_grad_(True)
     assert torch.autograd.gradcheck(A, (x64,))
     with pytest.raises(ValueError, match="no transpose"):

@@ -167,25 +167,6 @@ def _check_finite_output(t: torch.Tensor, what: str) -> None:
             )
 
 
-def _probe_physics(physics, img_size, device, dtype, need_adjoint: bool, seed: int) -> int:
-    """Apply ``A`` (and ``A_adjoint``) once to a random input; returns ``m``. Non-finite outputs
-    are a :class:`ValueError` here, before any eigensolver sees them."""
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(1, *img_size, generator=gen, dtype=torch.float64).to(device, dtype)
-    with torch.no_grad():
-        try:
-            y = physics.A(x)
-        except (RuntimeError, ValueError) as err:
-            raise ValueError(
-                f"physics.A failed on an input of shape {tuple(x.shape)} ({err}); img_size "
-                "must be the (C, H, W) the physics acts on"
-            ) from err
-        _check_finite_output(_flat(y, 1), "physics.A")
-        if need_adjoint:
-            _check_finite_output(physics.A_adjoint(y), "physics.A_adjoint")
-    return _flat(y, 1).shape[1]
-
-
 def _physics_device(physics: Any) -> torch.device:
     if isinstance(physics, torch.nn.Module):
         for t in (*physics.parameters(), *physics.buffers()):
@@ -201,23 +182,37 @@ def _flat(y: Any, batch: int) -> torch.Tensor:
     return y.reshape(batch, -1)
 
 
-def _working_dtype(physics: Any, img_size: tuple[int, ...], device: torch.device) -> torch.dtype:
-    """float64 when the physics runs in it (e.g. deepinv's Inpainting), float32 otherwise."""
-    probe = torch.zeros(1, *img_size, dtype=torch.float64, device=device)
-    try:
-        y = physics.A(probe)
-    except (RuntimeError, TypeError):
-        return torch.float32
-    return (
-        torch.float64
-        if isinstance(y, torch.Tensor)
-        and y.dtype
-        in (
-            torch.float64,
-            torch.complex128,
-        )
-        else torch.float32
-    )
+def _probe(
+    physics: Any,
+    img_size: tuple[int, int, int],
+    device: torch.device,
+    need_adjoint: bool,
+    seed: int,
+) -> tuple[torch.dtype, int]:
+    """Apply ``A`` (and ``A_adjoint``) once to a random input: the working dtype and ``m``.
+
+    The dtype is float64 when the physics runs in it (e.g. deepinv's Inpainting), float32
+    otherwise. Non-finite outputs are a :class:`ValueError` here, before any eigensolver sees them.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, *img_size, generator=gen, dtype=torch.float64).to(device)
+    with torch.no_grad():
+        try:
+            y = physics.A(x)
+        except (RuntimeError, TypeError):  # a float32 physics refusing float64 input
+            x = x.float()
+            try:
+                y = physics.A(x)
+            except (RuntimeError, ValueError) as err:
+                raise ValueError(
+                    f"physics.A failed on an input of shape {tuple(x.shape)} ({err}); img_size "
+                    "must be the (C, H, W) the physics acts on"
+                ) from err
+        _check_finite_output(_flat(y, 1), "physics.A")
+        if need_adjoint:
+            _check_finite_output(physics.A_adjoint(y), "physics.A_adjoint")
+    dtype = torch.float64 if y.dtype in (torch.float64, torch.complex128) else torch.float32
+    return dtype, _flat(y, 1).shape[1]
 
 
 def _elements(
@@ -260,100 +255,124 @@ def _contains_identity(transform: GroupTransform, elems: dict, img_size: tuple) 
     return bool((moved == probe).flatten(1).all(dim=1).any())
 
 
-def _apply(transform: GroupTransform, x: torch.Tensor, elems: dict, i: int, adjoint: bool):
-    p = {name: v[i : i + 1] for name, v in elems.items()}  # one element, shared by the batch
-    return transform.adjoint(x, **p) if adjoint else transform.transform(x, **p)
+@dataclass(frozen=True)
+class _Problem:
+    """What both methods work on: the physics, the group elements and the checked settings."""
+
+    physics: Any
+    transform: GroupTransform
+    img_size: tuple[int, int, int]
+    elems: dict[str, torch.Tensor]  # G elements, on ``device``
+    add_identity: bool
+    device: torch.device
+    dtype: torch.dtype
+    rtol: float
+    k: int
+    seed: int
+    tol: float
+    maxiter: int
+
+    @property
+    def num_elements(self) -> int:
+        return len(next(iter(self.elems.values())))
+
+    def move(self, x: torch.Tensor, i: int, adjoint: bool = False) -> torch.Tensor:
+        r""":math:`T_{g_i} x` (or :math:`T_{g_i}^\top x`), one element shared by the batch."""
+        p = {name: v[i : i + 1] for name, v in self.elems.items()}
+        return self.transform.adjoint(x, **p) if adjoint else self.transform.transform(x, **p)
+
+    def normal(self, v: torch.Tensor) -> torch.Tensor:
+        r""":math:`A^\top A v`."""
+        return self.physics.A_adjoint(self.physics.A(v))
+
+    def moved_normal(self, v: torch.Tensor, i: int) -> torch.Tensor:
+        r""":math:`T_{g_i}^\top A^\top A\, T_{g_i} v`."""
+        return self.move(self.normal(self.move(v, i)), i, adjoint=True)
+
+
+@dataclass
+class _Spectrum:
+    """What a method finds: the rank and smallest eigenvalues of M, and the equivariance defect."""
+
+    rank: int
+    eigenvalues: np.ndarray
+    largest_eigenvalue: float
+    equivariance_defect: float
+    rank_A: int | None = None
+    converged: bool = True
+    notes: list[str] = field(default_factory=list)
+
+
+def _relative_defect(moved: torch.Tensor, base: torch.Tensor) -> float:
+    r""":math:`\|M - K\| / \|K\|` for ``moved`` :math:`M = T^\top K T` and ``base`` :math:`K`,
+    both applied to the same vectors."""
+    return float((moved - base).norm()) / (float(base.norm()) or 1.0)
+
+
+def _rank(lam: np.ndarray, rtol: float) -> int:
+    r"""Number of singular values :math:`\sqrt{\lambda}` above ``rtol`` times the largest."""
+    sig = np.sqrt(np.clip(lam, 0, None))
+    return int((sig > rtol * sig.max()).sum()) if sig.max() > 0 else 0
 
 
 # ----------------------------------------------------------------------------- dense
-def _dense(physics, transform, img_size, elems, add_identity, rtol, k, equiv_rtol, device, dtype):
+def _dense(pb: _Problem) -> _Spectrum:
+    img_size = pb.img_size
     n = math.prod(img_size)
     chunk = max(1, min(n, 2**22 // max(n, 1)))
     rows = []
     with torch.no_grad():
         for start in range(0, n, chunk):
-            idx = torch.arange(start, min(n, start + chunk), device=device)
-            basis = torch.zeros(len(idx), n, dtype=dtype, device=device)
+            idx = torch.arange(start, min(n, start + chunk), device=pb.device)
+            basis = torch.zeros(len(idx), n, dtype=pb.dtype, device=pb.device)
             basis[torch.arange(len(idx)), idx] = 1
-            rows.append(_flat(physics.A(basis.reshape(-1, *img_size)), len(idx)).double().cpu())
+            rows.append(_flat(pb.physics.A(basis.reshape(-1, *img_size)), len(idx)).double().cpu())
     a_t = torch.cat(rows)  # (n, m): row j is A e_j
     _check_finite_output(a_t, "physics.A")
-    m = a_t.shape[1]
     gram = a_t @ a_t.T  # A^T A, float64
-    G = len(next(iter(elems.values())))
-    total = gram.clone() if add_identity else torch.zeros_like(gram)
+    total = gram.clone() if pb.add_identity else torch.zeros_like(gram)
     defect = 0.0
-    gram_norm = float(gram.norm()) or 1.0
     with torch.no_grad():
-        for i in range(G):
+        for i in range(pb.num_elements):
             # M_g = T^T K T with T^T applied to images only: P = K T has rows T^T K[:, j]
             # (K is symmetric), and M_g has columns T^T P[:, j].
-            p_g = _apply(transform, gram.reshape(n, *img_size), elems, i, True).reshape(n, n)
-            m_g = _apply(transform, p_g.T.contiguous().reshape(n, *img_size), elems, i, True)
+            p_g = pb.move(gram.reshape(n, *img_size), i, adjoint=True).reshape(n, n)
+            m_g = pb.move(p_g.T.contiguous().reshape(n, *img_size), i, adjoint=True)
             m_g = m_g.reshape(n, n).T
             total += m_g
-            defect = max(defect, float((m_g - gram).norm()) / gram_norm)
-    total = (total + total.T) / 2 / (G + int(add_identity))
+            defect = max(defect, _relative_defect(m_g, gram))
+    total = (total + total.T) / 2 / (pb.num_elements + int(pb.add_identity))
     lam = torch.linalg.eigvalsh(total).numpy()
-    lam_a = torch.linalg.eigvalsh(gram).numpy()
-    sig = np.sqrt(np.clip(lam, 0, None))
-    sig_a = np.sqrt(np.clip(lam_a, 0, None))
-    rank = int((sig > rtol * sig.max()).sum()) if sig.max() > 0 else 0
-    rank_a = int((sig_a > rtol * sig_a.max()).sum()) if sig_a.max() > 0 else 0
-    return dict(
-        m=m,
-        rank=rank,
-        eigenvalues=lam[:k].copy(),
-        largest_eigenvalue=float(lam[-1]),
-        rank_A=rank_a,
-        equivariance_defect=defect,
-        operator_is_equivariant=defect < equiv_rtol,
-        rank_is_estimate=False,
-    )
+    rank_a = _rank(torch.linalg.eigvalsh(gram).numpy(), pb.rtol)
+    return _Spectrum(_rank(lam, pb.rtol), lam[: pb.k].copy(), float(lam[-1]), defect, rank_a)
 
 
 # ------------------------------------------------------------------------- iterative
-def _iterative(
-    physics,
-    transform,
-    img_size,
-    elems,
-    add_identity,
-    rtol,
-    k,
-    equiv_rtol,
-    device,
-    dtype,
-    seed,
-    tol,
-    maxiter,
-):
+def _iterative(pb: _Problem) -> _Spectrum:
     from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, lobpcg
 
-    n = math.prod(img_size)
-    G = len(next(iter(elems.values())))
+    n, k, tol = math.prod(pb.img_size), pb.k, pb.tol
     counts = {"matvec": 0}
-
-    def normal(v: torch.Tensor) -> torch.Tensor:
-        return physics.A_adjoint(physics.A(v))
 
     def apply_m(v: np.ndarray) -> np.ndarray:
         counts["matvec"] += 1
-        x = torch.as_tensor(np.ascontiguousarray(v.T), device=device).to(dtype)
-        x = x.reshape(-1, *img_size)
+        x = torch.as_tensor(np.ascontiguousarray(v.T), device=pb.device).to(pb.dtype)
+        x = x.reshape(-1, *pb.img_size)
         with torch.no_grad():
-            out = normal(x).double() if add_identity else torch.zeros_like(x, dtype=torch.float64)
-            for i in range(G):
-                tx = _apply(transform, x, elems, i, adjoint=False)
-                out += _apply(transform, normal(tx), elems, i, adjoint=True).double()
-        out = out / (G + int(add_identity))
+            if pb.add_identity:
+                out = pb.normal(x).double()
+            else:
+                out = torch.zeros_like(x, dtype=torch.float64)
+            for i in range(pb.num_elements):
+                out += pb.moved_normal(x, i).double()
+        out = out / (pb.num_elements + int(pb.add_identity))
         _check_finite_output(out, "physics.A_adjoint(physics.A(.))")
         return out.reshape(len(x), n).T.cpu().numpy()
 
     op = LinearOperator(
         (n, n), matvec=lambda v: apply_m(v.reshape(n, 1)).ravel(), matmat=apply_m, dtype=np.float64
     )
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(pb.seed)
     try:
         lam_max = float(
             eigsh(
@@ -369,48 +388,29 @@ def _iterative(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # Residual tolerance relative to the operator's scale.
-        lam, _ = lobpcg(op, block, largest=False, tol=tol * lam_max, maxiter=maxiter)
+        lam, _ = lobpcg(op, block, largest=False, tol=tol * lam_max, maxiter=pb.maxiter)
     converged = not any("not reaching the requested tolerance" in str(w.message) for w in caught)
     lam = np.sort(lam)
     sig = np.sqrt(np.clip(lam, 0, None))
-    nullity = int((sig <= rtol * math.sqrt(max(lam_max, 0.0))).sum())
+    nullity = int((sig <= pb.rtol * math.sqrt(max(lam_max, 0.0))).sum())
+    status = (
+        "converged" if converged else f"NOT converged to tol {tol:g} (eigenvalues are upper bounds)"
+    )
+    if nullity == k:
+        status += f"; all {k} computed eigenvalues are ~0, so the nullity is at least {k}"
+    else:
+        status += f"; {nullity} near-zero eigenvalues among the {k} smallest"
     # Equivariance defect on random probes.
-    gen = torch.Generator().manual_seed(seed)
-    probes = torch.randn(2, *img_size, generator=gen, dtype=torch.float64).to(device, dtype)
+    gen = torch.Generator().manual_seed(pb.seed)
+    probes = torch.randn(2, *pb.img_size, generator=gen, dtype=torch.float64)
+    probes = probes.to(pb.device, pb.dtype)
     defect = 0.0
     with torch.no_grad():
-        base = normal(probes).double()
-        base_norm = float(base.norm()) or 1.0
-        for i in range(G):
-            tx = _apply(transform, probes, elems, i, adjoint=False)
-            moved = _apply(transform, normal(tx), elems, i, adjoint=True).double()
-            defect = max(defect, float((moved - base).norm()) / base_norm)
-    m = _flat(physics.A(probes[:1]), 1).shape[1]
-    return dict(
-        m=m,
-        rank=n - nullity,
-        eigenvalues=lam,
-        largest_eigenvalue=lam_max,
-        rank_A=None,
-        equivariance_defect=defect,
-        operator_is_equivariant=defect < equiv_rtol,
-        rank_is_estimate=True,
-        converged=converged,
-        notes=[
-            f"iterative (LOBPCG, block {k}): {counts['matvec']} block applications of M, "
-            + (
-                "converged"
-                if converged
-                else f"NOT converged to tol {tol:g} (eigenvalues are upper bounds)"
-            )
-            + "; "
-            + (
-                f"all {k} computed eigenvalues are ~0, so the nullity is at least {k}"
-                if nullity == k
-                else f"{nullity} near-zero eigenvalues among the {k} smallest"
-            )
-        ],
-    )
+        base = pb.normal(probes).double()
+        for i in range(pb.num_elements):
+            defect = max(defect, _relative_defect(pb.moved_normal(probes, i).double(), base))
+    note = f"iterative (LOBPCG, block {k}): {counts['matvec']} block applications of M, {status}"
+    return _Spectrum(n - nullity, lam, lam_max, defect, None, converged, [note])
 
 
 # ---------------------------------------------------------------------------- public
@@ -490,8 +490,9 @@ def identifiability(
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if method == "iterative" and k >= n - 1:
         raise ValueError(f"the iterative method needs k < n - 1 = {n - 1}, got k={k}")
+    elems, notes = _elements(transform, size, group_elements, max_elements, seed)
     device = _physics_device(physics)
-    dtype = _working_dtype(physics, size, device)
+    dtype, m = _probe(physics, size, device, method == "iterative", seed)
     if rtol is None:
         # The dense method forms A^T A in float64 whatever the physics' precision; the iterative
         # one applies the physics, so its eigenvalue floor is the physics' rounding (~1e-7
@@ -499,8 +500,6 @@ def identifiability(
         rtol = 1e-3 if method == "iterative" and dtype == torch.float32 else 1e-5
     if tol is None:
         tol = 1e-4 if dtype == torch.float32 else 1e-6
-    elems, notes = _elements(transform, size, group_elements, max_elements, seed)
-    m = _probe_physics(physics, size, device, dtype, method == "iterative", seed)
     if method == "dense" and max_dense_bytes is not None:
         need = dense_memory_bytes(n, m)
         if need > max_dense_bytes:
@@ -511,40 +510,35 @@ def identifiability(
                 f"LOBPCG, memory about n*k), a smaller img_size, or raise max_dense_bytes"
             )
     add_identity = include_identity and not _contains_identity(transform, elems, size)
-    elems = {name: v.to(device) for name, v in elems.items()}
-    G = len(next(iter(elems.values()))) + int(add_identity)
     if add_identity:
         notes.append("identity added: the stacked operator includes A itself")
-    if method == "dense":
-        res = _dense(
-            physics, transform, size, elems, add_identity, rtol, k, equivariance_rtol, device, dtype
-        )
-    else:
-        res = _iterative(
-            physics,
-            transform,
-            size,
-            elems,
-            add_identity,
-            rtol,
-            k,
-            equivariance_rtol,
-            device,
-            dtype,
-            seed,
-            tol,
-            maxiter,
-        )
-    notes = notes + res.pop("notes", [])
+    problem = _Problem(
+        physics=physics,
+        transform=transform,
+        img_size=size,
+        elems={name: v.to(device) for name, v in elems.items()},
+        add_identity=add_identity,
+        device=device,
+        dtype=dtype,
+        rtol=rtol,
+        k=k,
+        seed=seed,
+        tol=tol,
+        maxiter=maxiter,
+    )
+    found = _dense(problem) if method == "dense" else _iterative(problem)
+    notes += found.notes
     if dtype == torch.float32:
         notes.append("physics evaluated in float32")
     return IdentifiabilityReport(
         n=n,
-        group_size=G,
-        nullity=n - res["rank"],
-        identifiable=res["rank"] == n,
+        m=m,
+        group_size=problem.num_elements + int(add_identity),
+        nullity=n - found.rank,
+        operator_is_equivariant=found.equivariance_defect < equivariance_rtol,
+        identifiable=found.rank == n,
         method=method,
         rtol=rtol,
-        notes=notes,
-        **res,
+        rank_is_estimate=method == "iterative",
+        **{**vars(found), "notes": notes},
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -90,15 +89,11 @@ class NamedLoss(Loss):
         return NamedLoss, (self.loss, type(self).__name__)
 
 
-# Wrapping an ODL operator builds backends (e.g. ASTRA geometries): do it once per operator.
-_ODL_WRAPPERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def as_physics(physics: Any) -> Any:
     r"""Return ``physics`` itself, or its :class:`~deepinv_ei.odl.OdlPhysics` wrapper.
 
-    A linear :class:`odl.Operator` is wrapped with ``deepinv_ei.odl.OdlPhysics`` once and
-    the wrapper is cached per operator; anything with a callable ``A`` is returned as is.
+    A linear :class:`odl.Operator` is wrapped once per operator
+    (:func:`deepinv_ei.odl.cached_physics`); anything with a callable ``A`` is returned as is.
 
     :param physics: a :class:`deepinv.physics.Physics` (anything with ``A``) or an
         :class:`odl.Operator`.
@@ -107,13 +102,9 @@ def as_physics(physics: Any) -> Any:
     if callable(getattr(physics, "A", None)):
         return physics
     if _is_odl_operator(physics):
-        wrapped = _ODL_WRAPPERS.get(physics)
-        if wrapped is None:
-            from deepinv_ei.odl import OdlPhysics  # lazy: ODL backends are heavy
+        from deepinv_ei.odl import cached_physics  # lazy: ODL backends are heavy
 
-            wrapped = OdlPhysics(physics)
-            _ODL_WRAPPERS[physics] = wrapped
-        return wrapped
+        return cached_physics(physics)
     raise TypeError(
         "physics must be a deepinv.physics.Physics (an object with a callable `A`) or a "
         f"linear odl.Operator, got {type(physics).__name__}"

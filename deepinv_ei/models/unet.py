@@ -25,8 +25,8 @@ class EIUNet(dinv.models.UNet):
     :param scales: number of scales (the paper: 4, i.e. three max-pools).
     :param batch_norm: batch normalisation after every convolution but the last (paper: on).
     :param zero_init: zero the final :math:`1\times 1` convolution so that :math:`G = \mathrm{Id}`
-        and :math:`f = A^\dagger` at step 0. Short runs depend heavily on this start (on CT a
-        random start begins ~8 dB below FBP and spends its budget climbing back).
+        and :math:`f = A^\dagger` at step 0 (see the models documentation for why short runs
+        want it).
 
     :Examples:
 

@@ -2,18 +2,20 @@
 
 - :class:`OperatorModule`: any ODL operator as a ``torch.nn.Module``; exact transpose if linear.
 - :class:`OperatorFunction`: the same as an autograd function, ``OperatorFunction.apply(op, x)``.
-- :class:`OdlPhysics`: a :class:`deepinv.physics.LinearPhysics` from a linear ODL operator.
+- :class:`OdlPhysics`: a :class:`deepinv.physics.LinearPhysics` from a linear ODL operator;
+  :func:`cached_physics`, the one physics per operator.
 - :func:`ray_transform_physics`: CT physics from a ray transform, with FBP as ``A_dagger``.
 - :class:`FilteredBackProjection`: FBP in torch, matching ODL's ``fbp_op``.
 - :class:`GroupElementOperator`: one element of a :mod:`deepinv_ei.transforms` group action.
 - ``BACKENDS``: the registry of backends (``"matrix"``, ``"astra"``, ``"odl"``).
+- :mod:`deepinv_ei.odl.cache`: the one cache of what is built from operators.
 """
 
 from .backends import BACKENDS, DEFAULT_MATRIX_BUDGET, clear_matrix_cache, system_matrix
 from .fbp import FilteredBackProjection
 from .geometry import as_ray_transform
 from .module import OperatorFunction, OperatorModule
-from .physics import OdlPhysics, RayTransformPhysics, ray_transform_physics
+from .physics import OdlPhysics, RayTransformPhysics, cached_physics, ray_transform_physics
 from .transforms import GroupElementOperator
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "OperatorModule",
     "RayTransformPhysics",
     "as_ray_transform",
+    "cached_physics",
     "clear_matrix_cache",
     "ray_transform_physics",
     "system_matrix",

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from ._validation import check_input, upcast_reduced_precision
+from .checks import check_input, upcast_reduced_precision
 from .module import OperatorModule
 
 FILTER_TYPES = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
@@ -108,7 +108,7 @@ class FilteredBackProjection(torch.nn.Module):
         super().__init__()
         op = ray_module.op
         geometry = getattr(op, "geometry", None)
-        if geometry is None or ray_module._is_transpose:
+        if geometry is None or ray_module.is_transpose:
             raise TypeError(
                 "expected the OperatorModule of an odl RayTransform (not of its transpose)"
             )

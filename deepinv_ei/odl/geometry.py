@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import odl
 from odl.applications.tomo import RayTransform
-from odl.applications.tomo.geometry import DivergentBeamGeometry, Geometry, ParallelBeamGeometry
+from odl.applications.tomo.geometry import Geometry
 
 
 def as_ray_transform(obj: Any, impl: str | None = None) -> RayTransform:
@@ -43,15 +43,6 @@ def as_ray_transform(obj: Any, impl: str | None = None) -> RayTransform:
 
 def is_ray_transform(op: Any) -> bool:
     return isinstance(op, RayTransform)
-
-
-def geometry_kind(geometry: Geometry) -> str:
-    """``'parallel2d'``, ``'fan2d'``, ``'parallel3d'``, ``'cone3d'`` or ``'other'``."""
-    if isinstance(geometry, ParallelBeamGeometry):
-        return f"parallel{geometry.ndim}d"
-    if isinstance(geometry, DivergentBeamGeometry):
-        return "fan2d" if geometry.ndim == 2 else "cone3d"
-    return "other"
 
 
 def _canonical(value: Any, h: Any) -> None:

@@ -14,15 +14,15 @@ work. Non-linear operators and functionals go through ODL per sample, with the g
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import odl
 import torch
 
-from ._validation import check_input, check_operator, is_fast_linear, upcast_reduced_precision
-from .backends import Backend, check_options, make_backend
-from .backends.generic import OdlNonlinearBackend, vjp_per_sample
+from .backends import Backend, check_backend, make_backend
+from .backends.generic import vjp_per_sample
+from .cache import cached, operator_holder
+from .checks import check_input, check_operator, is_fast_linear, upcast_reduced_precision
 
 
 class _Apply(torch.autograd.Function):
@@ -97,7 +97,8 @@ class OperatorModule(torch.nn.Module):
         ``"matrix"`` (sparse system matrix of a 2D ray transform, on any device), ``"astra"``
         (ASTRA's CPU projectors, one per thread) or ``"odl"`` (any linear operator, per sample
         through ODL). ``"auto"`` picks, per device, the first of these that supports the
-        operator and fits the matrix memory budget. Other operators use ``"odl"``.
+        operator and fits the matrix memory budget. Other operators take ``"auto"`` or
+        ``"odl"`` and run per sample through ODL (the backend named ``"odl-nonlinear"``).
     :param options: backend options, e.g. ``memory_budget`` (bytes) and ``cache_dir`` (matrix
         backend), ``num_threads`` (astra backend), ``proj_type`` (ASTRA projector type). An
         option no backend takes raises a :class:`ValueError` naming the valid ones.
@@ -134,32 +135,24 @@ class OperatorModule(torch.nn.Module):
         super().__init__()
         self.op = check_operator(op)
         self.is_linear = is_fast_linear(op)
-        if not self.is_linear and backend not in ("auto", "odl"):
-            raise ValueError(
-                f"backend {backend!r} needs a linear operator between tensor spaces; "
-                f"{type(op).__name__} is {'non-linear' if not op.is_linear else 'a functional'}: "
-                "use backend='auto' or 'odl' (per sample through ODL)"
-            )
-        if backend != "auto":
-            from .backends import BACKENDS
-
-            if backend not in BACKENDS:
-                raise ValueError(
-                    f"unknown backend {backend!r}; expected 'auto' or one of {sorted(BACKENDS)}"
-                )
-        check_options(backend, options)
+        check_backend(op, backend, options)
         self.backend = backend
         self.options = options
+        # The backends this module holds, per device (shared with the transpose).
         self._backends: dict[str, Backend] = (
             {} if _transpose_of is None else _transpose_of._backends
         )
-        self._backends_lock = threading.Lock()
         self._is_transpose = _transpose_of is not None
         # Kept outside nn.Module's registry: A and A.T refer to each other.
         object.__setattr__(self, "_transpose", _transpose_of)
         if _transpose_of is None and backend != "auto":
             # Name the problem now (unknown name, unsupported operator, over budget), not at first use.
             self.get_backend("cpu")
+
+    @property
+    def is_transpose(self) -> bool:
+        r"""Whether this module applies the transpose :math:`A^\top` of its operator."""
+        return self._is_transpose
 
     @property
     def operator(self) -> odl.Operator:
@@ -181,21 +174,16 @@ class OperatorModule(torch.nn.Module):
 
     # -- backends -----------------------------------------------------------------------------
     def get_backend(self, device: torch.device | str) -> Backend:
-        """The backend used on ``device`` (created on first use and shared with the transpose)."""
-        key = str(torch.device(device))
-        backend = self._backends.get(key)
-        if backend is None:
-            with self._backends_lock:
-                backend = self._backends.get(key)
-                if backend is None:
-                    if self.is_linear:
-                        backend = make_backend(
-                            self.op, self.backend, torch.device(device), **self.options
-                        )
-                    else:
-                        backend = OdlNonlinearBackend(self.op)
-                    self._backends[key] = backend
-        return backend
+        """The backend used on ``device``: made on first use, shared with the transpose and with
+        every module of the same operator and settings (see :mod:`deepinv_ei.odl.cache`)."""
+        device = torch.device(device)
+        settings = tuple(sorted((k, repr(v)) for k, v in self.options.items()))
+        return cached(
+            ("backend", id(self.op), self.backend, settings, str(device)),
+            lambda: make_backend(self.op, self.backend, device, **self.options),
+            self._backends,
+            str(device),
+        )
 
     def backend_name(self, device: torch.device | str = "cpu") -> str:
         """Name of the backend used on ``device``."""
@@ -249,34 +237,17 @@ class OperatorModule(torch.nn.Module):
     # -- pickling -----------------------------------------------------------------------------
     def __getstate__(self) -> dict:
         _forget_local_caches(self.op)
-        state = self.__dict__.copy()
-        state.pop("_backends_lock", None)  # a lock belongs to one process
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        self._backends_lock = threading.Lock()
+        return self.__dict__.copy()
 
     def extra_repr(self) -> str:
         kind = "transpose of " if self._is_transpose else ""
         return f"{kind}{type(self.op).__name__}: {self.in_shape} -> {self.out_shape}, backend={self.backend!r}"
 
 
-_MODULE_ATTRIBUTE = "_deepinv_ei_module"
-
-
-def _module_for(operator: odl.Operator) -> OperatorModule:
-    """The module :class:`OperatorFunction` uses for ``operator``, made once and kept on the
-    operator itself, so that it (and its system matrix) lives exactly as long as the operator."""
-    module = getattr(operator, _MODULE_ATTRIBUTE, None)
-    if isinstance(module, OperatorModule) and module.op is operator:
-        return module
-    module = OperatorModule(operator)
-    try:
-        setattr(operator, _MODULE_ATTRIBUTE, module)
-    except AttributeError:  # an operator with __slots__: a new module per call
-        pass
-    return module
+def cached_module(op: odl.Operator) -> OperatorModule:
+    """The :class:`OperatorModule` of ``op`` with the default backend, made once per operator and
+    kept on it, so that it (and its system matrix) lives exactly as long as the operator."""
+    return cached(("module", id(op)), lambda: OperatorModule(op), operator_holder(op), "module")
 
 
 class OperatorFunction(torch.autograd.Function):
@@ -305,7 +276,7 @@ class OperatorFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, operator: odl.Operator | OperatorModule, x: torch.Tensor) -> torch.Tensor:
-        module = operator if isinstance(operator, OperatorModule) else _module_for(operator)
+        module = operator if isinstance(operator, OperatorModule) else cached_module(operator)
         ctx.module = module
         if not module.is_linear:
             ctx.save_for_backward(x)
@@ -325,4 +296,4 @@ class OperatorFunction(torch.autograd.Function):
         return None, vjp_per_sample(module.op, flat_x, flat_g).reshape(x.shape)
 
 
-__all__ = ["OperatorFunction", "OperatorModule"]
+__all__ = ["OperatorFunction", "OperatorModule", "cached_module"]

@@ -8,7 +8,8 @@ import deepinv as dinv
 import odl
 import torch
 
-from ._validation import check_linear_tensor_operator
+from .cache import cached, operator_holder
+from .checks import check_linear_tensor_operator
 from .fbp import FilteredBackProjection
 from .geometry import as_ray_transform
 from .module import OperatorModule
@@ -68,6 +69,21 @@ class OdlPhysics(dinv.physics.LinearPhysics):
 
     def A_adjoint(self, y: torch.Tensor, **kwargs) -> torch.Tensor:
         return self.operator.T(y)
+
+
+def cached_physics(op: odl.Operator) -> OdlPhysics:
+    """The :class:`OdlPhysics` of a linear ODL operator with default settings, made once per
+    operator and kept on it (see :mod:`deepinv_ei.odl.cache`): the same object on every call.
+
+    :Examples:
+
+    >>> import numpy as np, odl
+    >>> from deepinv_ei.odl import cached_physics
+    >>> op = odl.MatrixOperator(np.eye(3, dtype="float32"))
+    >>> cached_physics(op) is cached_physics(op)
+    True
+    """
+    return cached(("physics", id(op)), lambda: OdlPhysics(op), operator_holder(op), "physics")
 
 
 class RayTransformPhysics(OdlPhysics):

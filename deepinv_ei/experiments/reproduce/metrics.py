@@ -1,11 +1,16 @@
 r"""Image-quality metrics, per image.
 
-Two PSNR conventions are reported:
+Two PSNR conventions are reported, both from deepinv's :func:`deepinv.loss.metric.cal_psnr`
+(computed in float64):
 
 - standard, data range 1: :math:`10\log_{10}(1/\mathrm{MSE}(x, \hat x))`;
 - the EI seed code's: :math:`20\log_{10}\big(\sqrt{HW}\,\max|x| / \|x - \hat x\|_2\big)` with the
-  norm and the max over the whole :math:`C\times H\times W` tensor. For RGB this is the standard
-  PSNR minus :math:`10\log_{10} 3 \approx 4.77` dB (times the peak :math:`\max|x|` instead of 1).
+  norm and the max over the whole :math:`C\times H\times W` tensor, which is the standard PSNR
+  at peak :math:`\max|x|` minus :math:`10\log_{10} C` (4.77 dB for RGB).
+
+deepinv adds :math:`10^{-8}` to :math:`\mathrm{MSE}/\text{peak}^2`, so values are at most 80 dB
+and lie :math:`10\log_{10}(1 + 10^{\mathrm{PSNR}/10 - 8})` dB below the closed forms above:
+below :math:`5\cdot 10^{-4}` dB up to 40 dB.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import math
 
 import deepinv as dinv
 import torch
+from deepinv.loss.metric import cal_psnr
 
 
 def _check(x: torch.Tensor, x_hat: torch.Tensor) -> None:
@@ -26,17 +32,15 @@ def _check(x: torch.Tensor, x_hat: torch.Tensor) -> None:
 def psnr(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     """Standard PSNR (data range 1) of each image of the batch, in dB."""
     _check(x, x_hat)
-    mse = (x - x_hat).double().pow(2).flatten(1).mean(1)
-    return (10 * torch.log10(1.0 / mse)).float()
+    return cal_psnr(x_hat.double(), x.double(), max_pixel=1.0).float()
 
 
 def psnr_seed_convention(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     r""":math:`20\log_{10}(\sqrt{HW}\max|x| / \|x-\hat x\|)` per image (the EI code's PSNR)."""
     _check(x, x_hat)
-    h, w = x.shape[-2:]
     peak = x.double().abs().flatten(1).amax(1)
-    err = (x - x_hat).double().flatten(1).norm(dim=1)
-    return (20 * torch.log10(math.sqrt(h * w) * peak / err)).float()
+    standard_at_peak = cal_psnr(x_hat.double(), x.double(), max_pixel=peak)
+    return (standard_at_peak - 10 * math.log10(x.shape[1])).float()
 
 
 _SSIM = dinv.loss.metric.SSIM(max_pixel=1.0)

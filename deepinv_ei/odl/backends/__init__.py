@@ -1,15 +1,19 @@
-"""Backends that apply a linear ODL operator and its plain transpose to batches of tensors.
+"""Backends that apply an ODL operator (and, if linear, its plain transpose) to batches of tensors.
 
-``BACKENDS`` is the registry that :class:`~deepinv_ei.odl.OperatorModule` and the tests use.
+``BACKENDS`` is the registry of the backends of linear operators that
+:class:`~deepinv_ei.odl.OperatorModule` and the tests use; non-linear operators and functionals
+go through :class:`OdlNonlinearBackend` (``"odl-nonlinear"``).
 """
 
 from __future__ import annotations
 
+import odl
 import torch
 
+from ..checks import is_fast_linear
 from .astra import AstraBackend
 from .base import Backend, BackendOptionError
-from .generic import OdlBackend
+from .generic import OdlBackend, OdlNonlinearBackend
 from .matrix import DEFAULT_MATRIX_BUDGET, MatrixBackend, clear_matrix_cache, system_matrix
 
 BACKENDS: dict[str, type[Backend]] = {
@@ -22,12 +26,23 @@ BACKENDS: dict[str, type[Backend]] = {
 AUTO_ORDER = ("matrix", "astra", "odl")
 
 
-def check_options(name: str, options: dict) -> None:
-    """Refuse options that backend ``name`` (for ``"auto"``: every backend) does not take.
+def check_backend(op: odl.Operator, name: str, options: dict) -> None:
+    """Refuse a backend name, options and an operator that do not go together (the one check).
 
-    With ``"auto"`` an option of any backend is accepted, so that one call works whichever
-    backend is picked; the picked backend gets the options it takes.
+    ``"auto"`` takes the options of every backend (the one picked gets those it takes); a
+    non-linear operator or a functional takes ``"auto"`` or ``"odl"`` (:class:`OdlNonlinearBackend`).
+
+    :raises ValueError: for an unknown name, or a backend of linear operators given another.
+    :raises BackendOptionError: for an option no backend (or not backend ``name``) takes.
     """
+    if name != "auto" and name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; expected 'auto' or one of {sorted(BACKENDS)}")
+    if not is_fast_linear(op) and name not in ("auto", "odl"):
+        raise ValueError(
+            f"backend {name!r} needs a linear operator between tensor spaces; "
+            f"{type(op).__name__} is {'non-linear' if not op.is_linear else 'a functional'}: "
+            "use backend='auto' or 'odl' (per sample through ODL)"
+        )
     if name == "auto":
         valid = sorted({o for cls in BACKENDS.values() for o in cls.option_names})
         what = "any backend"
@@ -52,17 +67,16 @@ def _construct(cls: type[Backend], op, options: dict) -> Backend:
     return cls(op, **{k: v for k, v in options.items() if k in cls.option_names})
 
 
-def make_backend(op, name: str, device: torch.device, **options) -> Backend:
+def make_backend(op: odl.Operator, name: str, device: torch.device, **options) -> Backend:
     """Instantiate backend ``name`` for ``op`` on ``device``; ``"auto"`` picks the first that works.
 
     ``auto`` prefers the exact sparse matrix when it fits the memory budget, then ASTRA's
-    projectors, then the generic ODL path.
-
-    :raises BackendOptionError: for an option no backend (or not backend ``name``) takes.
+    projectors, then the generic ODL path. A non-linear operator gets
+    :class:`OdlNonlinearBackend`. The choice is checked by :func:`check_backend`.
     """
-    if name != "auto" and name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; expected 'auto' or one of {sorted(BACKENDS)}")
-    check_options(name, options)
+    check_backend(op, name, options)
+    if not is_fast_linear(op):
+        return OdlNonlinearBackend(op)
     if name == "auto":
         reasons = []
         for candidate in AUTO_ORDER:
@@ -92,8 +106,9 @@ __all__ = [
     "AstraBackend",
     "MatrixBackend",
     "OdlBackend",
+    "OdlNonlinearBackend",
     "DEFAULT_MATRIX_BUDGET",
-    "check_options",
+    "check_backend",
     "clear_matrix_cache",
     "make_backend",
     "system_matrix",

@@ -44,9 +44,6 @@ class AstraBackend(Backend):
         proj_type: str | None = None,
     ):
         super().__init__(op)
-        reason = self.unsupported_reason(op, torch.device("cpu"))
-        if reason:
-            raise ValueError(reason)
         self.num_threads = num_threads or default_num_threads()
         self.proj_type = proj_type
         self._init_runtime()

@@ -25,19 +25,23 @@ class Backend(ABC):
 
     Inputs are contiguous tensors of shape ``(N, *op.domain.shape)`` (forward) or
     ``(N, *op.range.shape)`` (transpose), float32 or float64, on any device the backend
-    :meth:`supports`; outputs have the same dtype and device. :math:`A^\top` is the adjoint for the
+    supports (:meth:`unsupported_reason`); outputs have the same dtype and device. :math:`A^\top` is the adjoint for the
     unweighted dot product :math:`\langle u, v\rangle = \sum_i u_i v_i` that torch's autograd
     uses, whatever the cell sizes of the ODL spaces.
 
     Subclasses implement :meth:`forward`, :meth:`transpose` and, when they cannot handle every
-    linear operator or device, :meth:`unsupported_reason`.
+    linear operator or device, :meth:`unsupported_reason` (an operator it refuses on the CPU is
+    refused at construction).
     """
 
     name: ClassVar[str]
-    #: The keyword options the constructor takes (checked by ``check_options`` in :mod:`deepinv_ei.odl.backends`).
+    #: The keyword options the constructor takes (checked by ``check_backend`` in :mod:`deepinv_ei.odl.backends`).
     option_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, op: odl.Operator):
+        reason = self.unsupported_reason(op, torch.device("cpu"))
+        if reason:
+            raise ValueError(reason)
         self.op = op
 
     @classmethod

@@ -3,14 +3,13 @@ r"""The ``"matrix"`` backend: the ray transform's sparse system matrix, applied 
 ASTRA computes the matrix of its CPU projector for the ODL geometry (the same discretisation as
 ``RayTransform(..., impl='astra_cpu')``), and one sparse-dense product of torch applies it to a
 batch, on the CPU (MKL or torch's own kernel, on torch's intra-op threads) and on CUDA
-(cuSPARSE) alike. Both :math:`A` and :math:`A^\top` are stored as CSR with int32 indices: a
-product with a stored CSR transpose is many times faster than one with the CSC view ``A.t()``.
-The batch is the dense operand's columns: :math:`Y = A X` with :math:`X` of shape
-``(n_pixels, batch)``.
+(cuSPARSE) alike. Both :math:`A` and :math:`A^\top` are stored as CSR with int32 indices, and
+the batch is the dense operand's columns: :math:`Y = A X` with :math:`X` of shape
+``(n_pixels, batch)`` (the layouts compared are in the documentation of :mod:`deepinv_ei.odl`).
 
 Matrices are shared between modules of the same discretisation and freed with the last module
-that uses them; with ``cache_dir`` (or ``$DEEPINV_EI_MATRIX_CACHE``) they are also kept on disk
-(:mod:`.matrix_cache`).
+that uses them (:mod:`deepinv_ei.odl.cache`); with ``cache_dir`` (or
+``$DEEPINV_EI_MATRIX_CACHE``) they are also kept on disk (:mod:`.matrix_files`).
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import odl
 import scipy.sparse as sp
 import torch
 
+from ..cache import cached, forget
 from ..geometry import (
     astra_cpu_projector,
     astra_cpu_unsupported_reason,
@@ -31,8 +31,8 @@ from ..geometry import (
     geometry_key,
     is_ray_transform,
 )
-from . import matrix_cache
 from .base import Backend
+from .matrix_files import cache_dir, disk_load, disk_path, disk_store
 
 #: Default memory budget for the two CSR matrices of one operator on one device, in bytes.
 DEFAULT_MATRIX_BUDGET = 2 * 1024**3
@@ -41,9 +41,19 @@ DEFAULT_MATRIX_BUDGET = 2 * 1024**3
 _BYTES_PER_NNZ = {torch.float32: 8, torch.float64: 12}
 
 
+class MatrixPair:
+    r"""A system matrix :math:`A` and its transpose :math:`A^\top` as torch CSR tensors."""
+
+    __slots__ = ("forward", "transpose", "__weakref__")
+
+    def __init__(self, forward: torch.Tensor, transpose: torch.Tensor):
+        self.forward = forward
+        self.transpose = transpose
+
+
 def clear_matrix_cache() -> None:
-    """Forget the in-memory table of system matrices (see :mod:`.matrix_cache`)."""
-    matrix_cache.clear_matrix_cache()
+    """Forget the system matrices held in memory (modules keep those they hold; the disk stays)."""
+    forget("matrix")
 
 
 def system_matrix(ray_trafo, proj_type: str | None = None, dtype=np.float64) -> sp.csr_matrix:
@@ -129,9 +139,6 @@ class MatrixBackend(Backend):
         cache_dir: str | os.PathLike | None = None,
     ):
         super().__init__(op)
-        reason = self.unsupported_reason(op, torch.device("cpu"))
-        if reason:
-            raise ValueError(reason)
         self.memory_budget = DEFAULT_MATRIX_BUDGET if memory_budget is None else int(memory_budget)
         self.proj_type = proj_type
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
@@ -149,9 +156,9 @@ class MatrixBackend(Backend):
     _runtime_attributes = ("_pairs",)
 
     def _init_runtime(self) -> None:
-        # The matrices this backend holds, per (dtype, device): its strong references keep them
-        # in the shared weak-valued table; copies (pickle, deepcopy) fetch or rebuild their own.
-        self._pairs: dict[tuple[torch.dtype, str], matrix_cache.MatrixPair] = {}
+        # The matrices this backend holds, per (dtype, device), keeping them in the shared
+        # cache; copies (pickle, deepcopy) fetch or rebuild their own.
+        self._pairs: dict[tuple[torch.dtype, str], MatrixPair] = {}
 
     @classmethod
     def unsupported_reason(cls, op, device) -> str | None:
@@ -180,12 +187,12 @@ class MatrixBackend(Backend):
     def _checked_matrix(self, dtype: torch.dtype) -> sp.csr_matrix:
         """The matrix as SciPy CSR in ``dtype``: from the disk cache, else from ASTRA."""
         np_dtype = np.float32 if dtype == torch.float32 else np.float64
-        directory = matrix_cache.cache_dir(self.cache_dir)
+        directory = cache_dir(self.cache_dir)
         path = None
         if directory is not None and self.key is not None:
-            path = matrix_cache.disk_path(directory, self.key)
+            path = disk_path(directory, self.key)
             shape = (int(np.prod(self.op.range.shape)), int(np.prod(self.op.domain.shape)))
-            mat = matrix_cache.disk_load(path, self.key, shape)
+            mat = disk_load(path, self.key, shape)
             if mat is not None:
                 return mat.astype(np_dtype, copy=False)
         mat = system_matrix(self.op, self.proj_type, np.float64)
@@ -196,28 +203,23 @@ class MatrixBackend(Backend):
                 f"memory budget of {self.memory_budget / 2**30:.2f} GiB"
             )
         if path is not None:
-            matrix_cache.disk_store(path, self.key, mat)
+            disk_store(path, self.key, mat)
         return mat.astype(np_dtype, copy=False)
 
-    def matrices(self, dtype: torch.dtype, device: torch.device | str) -> matrix_cache.MatrixPair:
+    def matrices(self, dtype: torch.dtype, device: torch.device | str) -> MatrixPair:
         r"""The pair :math:`(A, A^\top)` for ``dtype`` on ``device``, as torch CSR tensors."""
         device = torch.device(device)
-        local = (dtype, str(device))
-        pair = self._pairs.get(local)
-        if pair is not None:
-            return pair
-        key = None if self.key is None else (self.key, dtype, str(device))
-        pair = None if key is None else matrix_cache.memory_get(key)
-        if pair is None:
+
+        def build() -> MatrixPair:
             self._check_fits(dtype, device)
             mat = self._checked_matrix(dtype)
-            pair = matrix_cache.MatrixPair(
+            return MatrixPair(
                 to_torch_csr(mat, dtype, device), to_torch_csr(mat.T.tocsr(), dtype, device)
             )
-            if key is not None:
-                pair = matrix_cache.memory_put(key, pair)
-        self._pairs[local] = pair
-        return pair
+
+        # A transform without an exact key shares its matrix with nothing.
+        key = None if self.key is None else ("matrix", self.key, dtype, str(device))
+        return cached(key, build, self._pairs, (dtype, str(device)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.matrices(x.dtype, x.device).forward

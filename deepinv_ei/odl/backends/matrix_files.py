@@ -1,14 +1,11 @@
-"""Where system matrices live: in memory while a module uses them, and optionally on disk.
+"""System matrices on disk, so that a second process starts without recomputing them.
 
-In memory, a matrix is kept in a weak-valued table keyed by the complete discretisation key
-(:func:`~deepinv_ei.odl.geometry.geometry_key`), dtype and device: modules for the same geometry
-share one copy, and the copy is freed when the last module using it is garbage-collected.
-
-On disk (opt-in: a directory given as the backend option ``cache_dir`` or the environment
-variable ``DEEPINV_EI_MATRIX_CACHE``), a matrix is stored once per discretisation and version of
-ASTRA, ODL and this package, so that a second process starts without recomputing it. Files are
-written atomically (temporary file, then rename) and checked on read (format, key, shapes,
-SHA-256 of the arrays); a file that fails a check is rebuilt with a warning naming it.
+In memory, matrices are shared through :mod:`deepinv_ei.odl.cache`. On disk (opt-in: a
+directory given as the backend option ``cache_dir`` or the environment variable
+``DEEPINV_EI_MATRIX_CACHE``), a matrix is stored once per discretisation
+(:func:`~deepinv_ei.odl.geometry.geometry_key`) and version of ASTRA, ODL and this package.
+Files are written atomically (temporary file, then rename) and checked on read (format, key,
+shapes, SHA-256 of the arrays); a file that fails a check is rebuilt with a warning naming it.
 """
 
 from __future__ import annotations
@@ -17,63 +14,16 @@ import hashlib
 import json
 import os
 import tempfile
-import threading
 import warnings
-import weakref
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 #: Environment variable naming the on-disk cache directory (unset: no disk cache).
 CACHE_ENV = "DEEPINV_EI_MATRIX_CACHE"
 
 _FORMAT = "deepinv-ei-system-matrix/1"
-
-
-class MatrixPair:
-    r"""A system matrix :math:`A` and its transpose :math:`A^\top` as torch CSR tensors."""
-
-    __slots__ = ("forward", "transpose", "__weakref__")
-
-    def __init__(self, forward: torch.Tensor, transpose: torch.Tensor):
-        self.forward = forward
-        self.transpose = transpose
-
-    @property
-    def nbytes(self) -> int:
-        return sum(
-            t.values().nbytes + t.crow_indices().nbytes + t.col_indices().nbytes
-            for t in (self.forward, self.transpose)
-        )
-
-
-_lock = threading.Lock()
-_memory: weakref.WeakValueDictionary[tuple, MatrixPair] = weakref.WeakValueDictionary()
-
-
-def memory_get(key: tuple) -> MatrixPair | None:
-    with _lock:
-        return _memory.get(key)
-
-
-def memory_put(key: tuple, pair: MatrixPair) -> MatrixPair:
-    """Store ``pair`` unless another thread stored one first; return the one stored."""
-    with _lock:
-        return _memory.setdefault(key, pair)
-
-
-def cached_in_memory() -> int:
-    """Number of system matrices held in memory now (by live modules)."""
-    with _lock:
-        return len(_memory)
-
-
-def clear_matrix_cache() -> None:
-    """Forget the in-memory table (modules keep the matrices they hold; the disk cache stays)."""
-    with _lock:
-        _memory.clear()
 
 
 def cache_dir(option: str | os.PathLike | None) -> Path | None:
@@ -86,7 +36,7 @@ def _versions() -> dict[str, str]:
     import astra
     import odl
 
-    from ... import __version__
+    from deepinv_ei import __version__
 
     return {"astra": astra.__version__, "odl": odl.__version__, "deepinv_ei": __version__}
 

@@ -1,4 +1,4 @@
-"""Checks that turn bad input into clear errors naming what was expected and what came."""
+"""Input checks of the ODL side: bad operators and tensors become errors naming what was expected and what came."""
 
 from __future__ import annotations
 
