@@ -6,6 +6,7 @@ import numpy as np
 import odl
 import pytest
 import torch
+from conftest import seeded
 from odl.applications.tomo import RayTransform
 from odl_cases import KINDS, odl_forward, parallel_ray, parallel_setup, ray_transform
 
@@ -75,7 +76,7 @@ def test_empty_batch_gives_empty_output_and_gradient(backend):
 def test_batched_equals_per_sample(backend):
     ray = ray_transform("parallel")
     A = OperatorModule(ray, backend=backend)
-    x = torch.rand(2, 3, *ray.domain.shape, generator=torch.Generator().manual_seed(2))
+    x = torch.rand(2, 3, *ray.domain.shape, generator=seeded(2))
     batched = A(x)
     assert batched.shape == (2, 3, *ray.range.shape)
     per_sample = torch.stack([torch.stack([A(xi) for xi in row]) for row in x])
@@ -149,7 +150,7 @@ def test_non_linear_operator_gives_odl_values_and_torch_gradients(dtype):
     dot product (ODL's derivative adjoint is for the weighted one)."""
     space = odl.uniform_discr(0, 2, 5, dtype="float64")  # cell 0.4
     A = OperatorModule(odl.PowerOperator(space, 3))
-    x = torch.rand(2, 3, 5, dtype=dtype, generator=torch.Generator().manual_seed(0)) + 0.5
+    x = torch.rand(2, 3, 5, dtype=dtype, generator=seeded(0)) + 0.5
     torch.testing.assert_close(A(x), x**3)
     assert A.backend_name() == "odl-nonlinear"
     x64 = x.double().requires_grad_(True)
@@ -287,7 +288,7 @@ def test_products_in_forked_dataloader_workers_do_not_hang(backend):
     workers run torch single-threaded, and the astra backend makes a fresh pool in the child."""
     ray = parallel_ray(64, 40)
     module = OperatorModule(ray, backend=backend)
-    x = torch.rand(32, *ray.domain.shape, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(32, *ray.domain.shape, generator=seeded(0))
     expected = module(x)  # parallel in this process
     loader = torch.utils.data.DataLoader(
         _ProjectInWorker(module, x),

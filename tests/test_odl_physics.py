@@ -7,6 +7,7 @@ import numpy as np
 import odl
 import pytest
 import torch
+from conftest import seeded
 from odl.applications.tomo import RayTransform, fbp_op, parallel_beam_geometry
 from odl_cases import parallel_setup, ray_transform
 
@@ -48,7 +49,7 @@ def test_least_squares_solver_recovers_image_of_overdetermined_problem():
     physics = OdlPhysics(
         RayTransform(space, parallel_beam_geometry(space, num_angles=40), impl="astra_cpu")
     )
-    x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.rand(1, 1, 16, 16, generator=seeded(0), dtype=torch.float64)
     x_ls = physics.A_dagger(physics.A(x), solver="CG", max_iter=500, tol=1e-10)
     assert float((x_ls - x).norm() / x.norm()) < 1e-3
 
