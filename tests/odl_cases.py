@@ -1,4 +1,5 @@
-"""Small ODL ray transforms shared by the operator tests (built once per session)."""
+"""Small ODL ray transforms shared by the tests: named cases built once per session, and fresh
+parallel-beam setups on the square ``[-1, 1]^2`` for tests that need their own objects."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ from functools import cache
 
 import numpy as np
 import odl
-from odl.applications.tomo import RayTransform, cone_beam_geometry, parallel_beam_geometry
+from odl.applications.tomo import (
+    Geometry,
+    RayTransform,
+    cone_beam_geometry,
+    parallel_beam_geometry,
+)
 
 
 @cache
@@ -30,6 +36,18 @@ def ray_transform(kind: str) -> RayTransform:
 
 
 KINDS = ("parallel", "parallel_cells", "fan")
+
+
+def parallel_setup(n: int, views: int) -> tuple[odl.DiscretizedSpace, Geometry]:
+    """A float32 ``n x n`` image space on ``[-1, 1]^2`` and ODL's parallel-beam geometry of
+    ``views`` angles for it (new objects on every call)."""
+    space = odl.uniform_discr([-1, -1], [1, 1], (n, n), dtype="float32")
+    return space, parallel_beam_geometry(space, num_angles=views)
+
+
+def parallel_ray(n: int, views: int) -> RayTransform:
+    """ODL's ``astra_cpu`` ray transform of :func:`parallel_setup` (a new object every call)."""
+    return RayTransform(*parallel_setup(n, views), impl="astra_cpu")
 
 
 def odl_forward(op, x: np.ndarray) -> np.ndarray:

@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from conftest import seeded
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from deepinv_ei.data import (
@@ -30,6 +33,7 @@ from deepinv_ei.data import (
     rasterize_ellipses,
     read_dicom_hu,
     read_libsvm,
+    read_mat_stack,
 )
 
 
@@ -113,7 +117,7 @@ def test_image_split_validates_and_serves_datasets():
     train, test = split.datasets()
     check_dataset(train)
     assert len(train) == 5 and torch.equal(train[4]["x"], split.train[4]) and "y" not in train[0]
-    physics = Inpainting((1, 8, 8), mask=0.5, rng=torch.Generator().manual_seed(0))
+    physics = Inpainting((1, 8, 8), mask=0.5, rng=seeded(0))
     train, test = split.datasets(physics, batch_size=2)
     check_dataset(test)
     batch = next(iter(torch.utils.data.DataLoader(train, batch_size=5)))
@@ -414,3 +418,102 @@ def test_load_dataset_embedded_defaults_and_missing_paths(task, tmp_path):
 def test_load_dataset_unknown_task():
     with pytest.raises(ValueError, match="inpainting"):
         load_dataset("deblur")
+
+
+# --------------------------------------------------------------------------- damaged and ambiguous files
+
+
+def test_a_ct_slice_with_one_nan_pixel_is_refused_naming_the_file(tmp_path):
+    folder = tmp_path / "tiff_images"
+    folder.mkdir()
+    for i in range(3):
+        image = np.random.default_rng(i).uniform(-1000, 1000, (8, 8)).astype(np.float32)
+        if i == 1:
+            image[2, 5] = np.nan
+        Image.fromarray(image).save(folder / f"ID_{i:04d}.tif")
+    with pytest.raises(ValueError, match=r"ID_0001\.tif: 1 of 64 pixel values are not finite"):
+        load_ct100(tmp_path, size=8, n_train=2, n_test=1)
+    data = np.random.default_rng(0).uniform(0, 1, (4, 8, 8))
+    data[2, 0, 0] = np.inf
+    scipy.io.savemat(tmp_path / "CT100.mat", {"DATA": data})
+    with pytest.raises(ValueError, match=r"CT100\.mat: 'DATA' image 2: 1 of 64 .*1 infinite"):
+        load_ct100(tmp_path / "CT100.mat", size=8, n_train=2, n_test=1)
+
+
+def test_a_libsvm_file_cut_mid_line_is_refused(tmp_path):
+    rows = np.random.default_rng(0).uniform(-1, 1, (3, 256))
+    text = "".join(
+        "1 " + " ".join(f"{j + 1}:{v:.4f}" for j, v in enumerate(r)) + "\n" for r in rows
+    )
+    (tmp_path / "usps").write_text(text)
+    (tmp_path / "usps.t").write_text(text[: len(text) - 900])  # cut inside the last record
+    with pytest.raises(ValueError, match=r"usps\.t, line 3: the last record .* cut short"):
+        load_usps(tmp_path)
+    assert read_libsvm(tmp_path / "usps", 256)[0].shape == (3, 256)
+    (tmp_path / "usps.t.bz2").write_bytes(bz2.compress(text.encode())[:-20])
+    with pytest.raises(ValueError, match=r"usps\.t\.bz2: expected a LIBSVM .*could not read"):
+        read_libsvm(tmp_path / "usps.t.bz2", 256)
+
+
+def test_a_mat_stack_says_which_axis_order_it_assumed(tmp_path):
+    data = np.random.default_rng(0).uniform(0, 1, (20, 20, 30))
+    path = tmp_path / "CT100.mat"
+    scipy.io.savemat(path, {"DATA": data})
+    with pytest.warns(UserWarning, match=r"30 images of 20x20 \(axis_order='HWN'\)"):
+        split = load_ct100(path, size=20, n_train=20, n_test=10)
+    assert "DATA read as HWN (30 images of 20x20)" in split.source
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chosen = load_ct100(path, size=20, n_train=20, n_test=10, axis_order="HWN")
+        stack = read_mat_stack(path, axis_order="NHW")
+    assert torch.equal(chosen.train, split.train) and stack.shape == (20, 20, 30)
+    scipy.io.savemat(path, {"DATA": np.zeros((8, 8, 8))})
+    with pytest.raises(ValueError, match=r"CT100\.mat.*cannot tell the axis order.*axis_order="):
+        load_ct100(path, size=8, n_train=4, n_test=2)
+    with pytest.raises(ValueError, match="axis_order: expected one of"):
+        load_ct100(path, axis_order="WHN")
+
+
+def test_a_truncated_v73_mat_names_the_file(tmp_path):
+    path = tmp_path / "CT100_128x128.mat"
+    with h5py.File(path, "w", userblock_size=512) as f:
+        f["DATA"] = np.random.default_rng(0).uniform(0, 1, (64, 64, 6))
+    path.write_bytes(path.read_bytes()[:3000])
+    with pytest.raises(ValueError, match=r"CT100_128x128\.mat: expected a MATLAB v7\.3"):
+        load_ct100(path, size=8, n_train=4, n_test=2)
+
+
+def test_a_usps_hdf5_with_datasets_instead_of_groups_is_explained(tmp_path):
+    with h5py.File(tmp_path / "usps.h5", "w") as f:
+        f["train"] = np.zeros((4, 256))
+        f["test"] = np.zeros((2, 256))
+    with pytest.raises(
+        ValueError,
+        match=r"usps\.h5: expected groups train and test .*"
+        r"found test \(dataset\), train \(dataset\)",
+    ):
+        load_usps(tmp_path / "usps.h5")
+
+
+_ROWS = np.random.default_rng(5).uniform(-1, 1, (4, 256))
+_TEXT = "".join("7 " + " ".join(f"{j + 1}:{v:.3f}" for j, v in enumerate(r)) + "\n" for r in _ROWS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(min_value=1, max_value=len(_TEXT)))
+def test_any_cut_of_a_libsvm_file_is_refused_or_whole_records(cut, tmp_path_factory):
+    """No cut of a file yields a half-filled image: either an error naming the file, or
+    exactly the complete records before the cut."""
+    path = tmp_path_factory.mktemp("cut") / "usps.t"
+    text = _TEXT[:cut]
+    path.write_text(text)
+    try:
+        features, _ = read_libsvm(path, 256)
+    except ValueError as err:
+        assert str(path) in str(err)
+        assert not text.endswith("\n")
+        return
+    assert text.endswith("\n")
+    n = text.count("\n")
+    assert features.shape == (n, 256)
+    assert np.allclose(features, np.round(_ROWS[:n], 3))

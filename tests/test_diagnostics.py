@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import warnings
-
 import deepinv as dinv
 import numpy as np
 import pytest
 import torch
+from conftest import seeded
+from odl_cases import parallel_setup
 
 from deepinv_ei.diagnostics import IdentifiabilityReport, equivariance_error, identifiability
+from deepinv_ei.odl import ray_transform_physics
 from deepinv_ei.transforms import Dihedral, Reflect, Rotate, Shift
 
 IDENTITY_SHIFT = {"y_shift": [0], "x_shift": [0]}
 
 
-def _gen(seed):
-    return torch.Generator().manual_seed(seed)
-
-
 @pytest.fixture(scope="module")
 def inpainting():
-    return dinv.physics.Inpainting((1, 10, 10), mask=0.6, rng=_gen(0))
+    return dinv.physics.Inpainting((1, 10, 10), mask=0.6, rng=seeded(0))
 
 
 def test_inpainting_alone_has_rank_m_and_is_not_identifiable(inpainting):
@@ -47,7 +44,7 @@ def test_inpainting_with_all_shifts_is_identifiable(inpainting):
 
 
 def test_compressed_sensing_with_shifts():
-    cs = dinv.physics.CompressedSensing(m=30, img_size=(1, 8, 8), rng=_gen(0))
+    cs = dinv.physics.CompressedSensing(m=30, img_size=(1, 8, 8), rng=seeded(0))
     alone = identifiability(cs, Shift(), (1, 8, 8), group_elements=IDENTITY_SHIFT)
     assert alone.rank == 30 and not alone.identifiable
     # m * G = 30 * 3 >= 64: a few shifts suffice for a generic Gaussian A.
@@ -60,7 +57,7 @@ def test_compressed_sensing_with_shifts():
 
 
 def test_identity_is_added_when_missing():
-    cs = dinv.physics.CompressedSensing(m=20, img_size=(1, 6, 6), rng=_gen(1))
+    cs = dinv.physics.CompressedSensing(m=20, img_size=(1, 6, 6), rng=seeded(1))
     one = {"y_shift": [2], "x_shift": [1]}
     with_id = identifiability(cs, Shift(), (1, 6, 6), group_elements=one)
     without = identifiability(cs, Shift(), (1, 6, 6), group_elements=one, include_identity=False)
@@ -86,17 +83,7 @@ def test_circular_blur_with_shifts_is_equivariant_and_not_identifiable():
 
 
 def _ct_physics(n, views):
-    odl = pytest.importorskip("odl")
-    from odl.applications.tomo import parallel_beam_geometry
-
-    try:
-        from deepinv_ei.odl import ray_transform_physics
-    except ImportError:  # pragma: no cover - the lead's module
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return dinv.physics.Tomography(angles=views, img_width=n, normalize=True)
-    space = odl.uniform_discr([-1, -1], [1, 1], (n, n), dtype="float32")
-    return ray_transform_physics((space, parallel_beam_geometry(space, num_angles=views)))
+    return ray_transform_physics(parallel_setup(n, views))
 
 
 def test_ct_with_rotations():
@@ -109,7 +96,7 @@ def test_ct_with_rotations():
 
 
 def test_dense_and_iterative_agree():
-    cs = dinv.physics.CompressedSensing(m=150, img_size=(1, 20, 20), rng=_gen(0))
+    cs = dinv.physics.CompressedSensing(m=150, img_size=(1, 20, 20), rng=seeded(0))
     T = Shift(shift_max=0.05)  # offsets {-1, 0} per axis on 20 x 20
     dense = identifiability(cs, T, (1, 20, 20), method="dense")
     it = identifiability(cs, T, (1, 20, 20), method="iterative")
@@ -118,7 +105,7 @@ def test_dense_and_iterative_agree():
     np.testing.assert_allclose(it.eigenvalues[:3], dense.eigenvalues[:3], rtol=1e-3)
     np.testing.assert_allclose(it.largest_eigenvalue, dense.largest_eigenvalue, rtol=1e-2)
     # ... and on a singular case the iterative method finds the nullspace.
-    inp = dinv.physics.Inpainting((1, 12, 12), mask=0.6, rng=_gen(2))
+    inp = dinv.physics.Inpainting((1, 12, 12), mask=0.6, rng=seeded(2))
     singular = identifiability(inp, Reflect(), (1, 12, 12), method="iterative", k=4)
     dense = identifiability(inp, Reflect(), (1, 12, 12), method="dense")
     assert not dense.identifiable
@@ -126,17 +113,17 @@ def test_dense_and_iterative_agree():
 
 
 def test_equivariance_error_known_answers():
-    x = torch.rand(3, 1, 8, 8, generator=_gen(0))
+    x = torch.rand(3, 1, 8, 8, generator=seeded(0))
     blur = dinv.physics.BlurFFT((1, 8, 8), filter=dinv.physics.blur.gaussian_blur(0.8))
 
     def pinv(y, physics):
         return physics.A_dagger(y)
 
-    T = Shift(n_trans=2, rng=_gen(1))
+    T = Shift(n_trans=2, rng=seeded(1))
     assert equivariance_error(pinv, blur, T, x) < 1e-4
-    assert equivariance_error(pinv, blur, Dihedral(rng=_gen(1)), x) < 1e-4  # symmetric kernel
-    inp = dinv.physics.Inpainting((1, 8, 8), mask=0.5, rng=_gen(3))
-    assert equivariance_error(pinv, inp, Shift(nonzero=True, rng=_gen(1)), x) > 0.3
+    assert equivariance_error(pinv, blur, Dihedral(rng=seeded(1)), x) < 1e-4  # symmetric kernel
+    inp = dinv.physics.Inpainting((1, 8, 8), mask=0.5, rng=seeded(3))
+    assert equivariance_error(pinv, inp, Shift(nonzero=True, rng=seeded(1)), x) > 0.3
 
 
 def test_bad_inputs(inpainting):
@@ -167,3 +154,21 @@ def test_bad_inputs(inpainting):
         equivariance_error(lambda y, p: y, object(), Shift(), torch.zeros(1, 1, 4, 4))
     with pytest.raises(ValueError, match="4D"):
         equivariance_error(lambda y, p: y, inpainting, Shift(), torch.zeros(4, 4))
+
+
+@pytest.mark.parametrize("method", ["dense", "iterative"])
+def test_identifiability_of_a_nan_physics_is_a_clear_error(method):
+    physics = dinv.physics.CompressedSensing(m=20, img_size=(1, 8, 8), rng=seeded(0))
+    physics._A.data[3, 7] = float("nan")
+    with pytest.raises(ValueError, match="physics.A returned 1 NaN or infinite values"):
+        identifiability(physics, Shift(), (1, 8, 8), method=method, k=3)
+
+
+def test_dense_identifiability_estimates_its_memory_first():
+    physics = dinv.physics.Inpainting((1, 128, 128), mask=0.5, rng=seeded(0))
+    with pytest.raises(ValueError, match=r"needs about 16\.0 GiB.*method='iterative'"):
+        identifiability(physics, Shift(), (1, 128, 128), method="dense")
+    small = dinv.physics.Inpainting((1, 8, 8), mask=0.5, rng=seeded(0))
+    with pytest.raises(ValueError, match="max_dense_bytes"):
+        identifiability(small, Shift(), (1, 8, 8), method="dense", max_dense_bytes=10_000)
+    assert identifiability(small, Shift(), (1, 8, 8), method="dense").identifiable

@@ -6,6 +6,7 @@ import deepinv as dinv
 import numpy as np
 import pytest
 import torch
+from conftest import seeded
 
 from deepinv_ei.experiments.reproduce.error_split import (
     error_split,
@@ -32,9 +33,7 @@ def test_ct_range_projection_matches_dense_pinv(size, views):
     p_dense = dense_projector(dense_matrix(physics, (1, size, size)))
     rank = np.linalg.matrix_rank(p_dense, tol=1e-6)
     assert 0 < rank < size * size  # under-determined: a nontrivial nullspace
-    e = torch.randn(
-        3, 1, size, size, generator=torch.Generator().manual_seed(1), dtype=torch.float64
-    )
+    e = torch.randn(3, 1, size, size, generator=seeded(1), dtype=torch.float64)
     # singular values down to ~2e-4 sigma_max: the residual must be tight to resolve them
     z, info = range_projection_cg(physics, e, tol=1e-11, max_iter=3000)
     ref = e.reshape(3, -1).numpy() @ p_dense.T
@@ -48,7 +47,7 @@ def test_ct_range_projection_matches_dense_pinv(size, views):
 
 def test_ct_split_is_orthogonal_and_invisible_to_a():
     physics = ct_physics(16, 6)
-    e = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    e = torch.randn(2, 1, 16, 16, generator=seeded(2), dtype=torch.float64)
     pr, _ = range_projection_cg(physics, e, tol=1e-10, max_iter=3000)
     pn = e - pr
     assert abs(float((pr * pn).sum())) < 1e-4 * float((e * e).sum())
@@ -60,7 +59,7 @@ def test_ct_split_is_orthogonal_and_invisible_to_a():
 
 def test_inpainting_projection_is_the_mask_and_exact():
     physics = inpainting_physics(3, 8, 0.3, seed=0)
-    e = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    e = torch.randn(2, 3, 8, 8, generator=seeded(3))
     pr, info = range_projection(physics, e)
     assert info is None
     p_dense = dense_projector(dense_matrix(physics, (3, 8, 8)))
@@ -70,7 +69,7 @@ def test_inpainting_projection_is_the_mask_and_exact():
 
 def test_cs_projection_matches_dense_pinv():
     physics = cs_physics(8, 20, seed=0)
-    e = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    e = torch.randn(4, 1, 8, 8, generator=seeded(4))
     pr, info = range_projection(physics, e)
     assert info is None
     p_dense = dense_projector(dense_matrix(physics, (1, 8, 8)))
@@ -81,7 +80,7 @@ def test_cs_projection_matches_dense_pinv():
 
 def test_error_split_parts_add_up_to_the_psnr():
     physics = ct_physics(16, 6)
-    x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(5))
+    x = torch.rand(1, 1, 16, 16, generator=seeded(5))
     x_hat = physics.A_dagger(physics(x))
     s = error_split(physics, x, x_hat, tol=1e-9, max_iter=3000)
     mse = float((x - x_hat).double().pow(2).mean())
@@ -90,7 +89,7 @@ def test_error_split_parts_add_up_to_the_psnr():
     assert s["range_fraction"] + s["null_fraction"] == pytest.approx(1.0, abs=1e-3)
     assert s["cg_iterations"] > 0
     # MC's blind spot: adding a nullspace vector changes only the nullspace part
-    null_vec = torch.randn(x.shape, generator=torch.Generator().manual_seed(6))
+    null_vec = torch.randn(x.shape, generator=seeded(6))
     null_vec = null_vec - range_projection(physics, null_vec, tol=1e-9, max_iter=3000)[0]
     s2 = error_split(
         physics, x, x_hat + 0.1 * null_vec / null_vec.norm() * x.norm(), tol=1e-9, max_iter=3000
@@ -100,9 +99,7 @@ def test_error_split_parts_add_up_to_the_psnr():
 
 
 def test_inpainting_mc_error_is_all_nullspace():
-    physics = dinv.physics.Inpainting(
-        img_size=(1, 8, 8), mask=0.5, rng=torch.Generator().manual_seed(0)
-    )
+    physics = dinv.physics.Inpainting(img_size=(1, 8, 8), mask=0.5, rng=seeded(0))
     x = torch.rand(3, 1, 8, 8)
     s = error_split(physics, x, physics.A_dagger(physics(x)))
     assert s["range_norm"] == 0.0 and s["null_fraction"] == 1.0
@@ -133,14 +130,14 @@ class _Diagonal:
 def test_cg_iterations_are_counted_exactly():
     # CG needs as many iterations as A^T A has distinct eigenvalues (here 3) on the support of e.
     d = torch.tensor([1.0, 1.0, 2.0, 3.0, 0.0], dtype=torch.float64).repeat(2, 1)
-    e = torch.randn(2, 5, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    e = torch.randn(2, 5, generator=seeded(7), dtype=torch.float64)
     z, info = range_projection_cg(_Diagonal(d), e, tol=1e-10, max_iter=50)
     assert info.iterations == 3 and info.relative_residual <= 1e-10
     torch.testing.assert_close(z, e * (d != 0))  # the nullspace coordinate is left out
     # An ill-conditioned system at an unreachable tolerance runs to the cap, across the residual
     # refreshes after the 101st and 201st iterations.
     wide = torch.logspace(0, -3, 400, dtype=torch.float64).repeat(2, 1)
-    e = torch.randn(2, 400, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    e = torch.randn(2, 400, generator=seeded(8), dtype=torch.float64)
     for cap in (101, 150, 201, 250):
         assert (
             range_projection_cg(_Diagonal(wide), e, tol=1e-300, max_iter=cap)[1].iterations == cap

@@ -8,30 +8,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import distinct_image, exact_transform, seeded
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepinv_ei.transforms import Dihedral, Reflect, Rotate, Shift
+from deepinv_ei.transforms import Dihedral, Rotate, Shift
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 SETTINGS = settings(max_examples=15, deadline=None, derandomize=True)
 DTYPES = [torch.float32, torch.float64, torch.int64]
-
-
-def make(name: str, n_trans: int, per_sample: bool, seed: int):
-    rng = torch.Generator().manual_seed(seed)
-    kw = {"n_trans": n_trans, "per_sample": per_sample, "rng": rng}
-    return {
-        "shift": lambda: Shift(**kw),
-        "shift-nonzero": lambda: Shift(nonzero=True, **kw),
-        "rotate90": lambda: Rotate(multiples=90, **kw),
-        "reflect": lambda: Reflect(**kw),
-        "reflect-cols": lambda: Reflect(dim=-1, **kw),
-        "dihedral": lambda: Dihedral(**kw),
-        "shift*reflect": lambda: Shift(**kw) * Reflect(rng=rng),
-        "dihedral*shift": lambda: Dihedral(**kw) * Shift(rng=rng),
-    }[name]()
 
 
 NAMES = ["shift", "shift-nonzero", "rotate90", "reflect", "reflect-cols", "dihedral"]
@@ -51,12 +37,9 @@ def cases(draw):
     channels = draw(st.integers(1, 2))
     dtype = draw(st.sampled_from(DTYPES))
     seed = draw(st.integers(0, 2**16))
-    g = torch.Generator().manual_seed(seed)
-    # Distinct values: a permutation is identified by its output.
-    x = torch.randperm(batch * channels * h * w, generator=g).to(dtype)
-    x = x.reshape(batch, channels, h, w)
-    T = make(name, draw(st.integers(1, 3)), draw(st.booleans()), seed)
-    return T, x
+    x = distinct_image((batch, channels, h, w), seed, dtype)
+    options = {"n_trans": draw(st.integers(1, 3)), "per_sample": draw(st.booleans())}
+    return exact_transform(name, rng=seeded(seed), **options), x
 
 
 def _copies(x: torch.Tensor, n: int) -> torch.Tensor:

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import odl
 import pytest
 import torch
-from odl.applications.tomo import RayTransform, parallel_beam_geometry
+from odl.applications.tomo import RayTransform
+from odl_cases import parallel_ray
 
 from deepinv_ei.odl import OperatorModule, clear_matrix_cache
 from deepinv_ei.odl.backends import matrix as matrix_backend
@@ -22,8 +22,7 @@ from deepinv_ei.odl.cache import held_count
 
 
 def _ray(n: int = 20, views: int = 11) -> RayTransform:
-    space = odl.uniform_discr([-1, -1], [1, 1], (n, n), dtype="float32")
-    return RayTransform(space, parallel_beam_geometry(space, num_angles=views), impl="astra_cpu")
+    return parallel_ray(n, views)
 
 
 @pytest.fixture

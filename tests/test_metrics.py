@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from conftest import seeded
 
 from deepinv_ei.experiments.reproduce.metrics import psnr, psnr_seed_convention
 
@@ -29,7 +30,7 @@ def _epsilon_gap(value: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("noise", [0.3, 0.05, 0.01])
 def test_psnrs_agree_with_their_closed_forms(channels, noise):
-    gen = torch.Generator().manual_seed(channels)
+    gen = seeded(channels)
     x = 2 * torch.rand(4, channels, 12, 10, generator=gen) - 0.5  # negative values: |x| counts
     x_hat = x + noise * torch.randn(x.shape, generator=gen)
     standard, seed = _closed_forms(x, x_hat)

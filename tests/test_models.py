@@ -5,6 +5,7 @@ from __future__ import annotations
 import deepinv as dinv
 import pytest
 import torch
+from conftest import seeded
 
 from deepinv_ei.models import EIUNet, ei_reconstructor
 
@@ -49,9 +50,7 @@ def test_output_shape_matches_input_even_when_not_divisible_by_8(size):
 
 
 def test_reconstructor_with_zero_init_is_the_pseudo_inverse():
-    physics = dinv.physics.CompressedSensing(
-        m=20, img_size=(1, 8, 8), rng=torch.Generator().manual_seed(0)
-    )
+    physics = dinv.physics.CompressedSensing(m=20, img_size=(1, 8, 8), rng=seeded(0))
     f = ei_reconstructor(EIUNet(width=4, zero_init=True)).eval()
     y = physics(torch.rand(3, 1, 8, 8))
     assert torch.allclose(f(y, physics), physics.A_dagger(y), atol=1e-6)

@@ -6,8 +6,9 @@ import numpy as np
 import odl
 import pytest
 import torch
-from odl.applications.tomo import RayTransform, parallel_beam_geometry
-from odl_cases import KINDS, odl_forward, ray_transform
+from conftest import seeded
+from odl.applications.tomo import RayTransform
+from odl_cases import KINDS, odl_forward, parallel_ray, parallel_setup, ray_transform
 
 from deepinv_ei.odl import BACKENDS, OperatorModule, ray_transform_physics
 from deepinv_ei.odl.backends import AUTO_ORDER
@@ -76,7 +77,7 @@ def test_empty_batch_gives_empty_output_and_gradient(backend):
 def test_batched_equals_per_sample(backend):
     ray = ray_transform("parallel")
     A = OperatorModule(ray, backend=backend)
-    x = torch.rand(2, 3, *ray.domain.shape, generator=torch.Generator().manual_seed(2))
+    x = torch.rand(2, 3, *ray.domain.shape, generator=seeded(2))
     batched = A(x)
     assert batched.shape == (2, 3, *ray.range.shape)
     per_sample = torch.stack([torch.stack([A(xi) for xi in row]) for row in x])
@@ -150,7 +151,7 @@ def test_non_linear_operator_gives_odl_values_and_torch_gradients(dtype):
     dot product (ODL's derivative adjoint is for the weighted one)."""
     space = odl.uniform_discr(0, 2, 5, dtype="float64")  # cell 0.4
     A = OperatorModule(odl.PowerOperator(space, 3))
-    x = torch.rand(2, 3, 5, dtype=dtype, generator=torch.Generator().manual_seed(0)) + 0.5
+    x = torch.rand(2, 3, 5, dtype=dtype, generator=seeded(0)) + 0.5
     torch.testing.assert_close(A(x), x**3)
     assert A.backend_name() == "odl-nonlinear"
     x64 = x.double().requires_grad_(True)
@@ -286,10 +287,9 @@ def test_products_in_forked_dataloader_workers_do_not_hang(backend):
     """A forked child inherits an OpenMP team's or a thread pool's state but not its threads:
     work sent there would wait forever. The parent runs parallel products first; DataLoader
     workers run torch single-threaded, and the astra backend makes a fresh pool in the child."""
-    space = odl.uniform_discr([-1, -1], [1, 1], (64, 64), dtype="float32")
-    ray = RayTransform(space, parallel_beam_geometry(space, num_angles=40), impl="astra_cpu")
+    ray = parallel_ray(64, 40)
     module = OperatorModule(ray, backend=backend)
-    x = torch.rand(32, *ray.domain.shape, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(32, *ray.domain.shape, generator=seeded(0))
     expected = module(x)  # parallel in this process
     loader = torch.utils.data.DataLoader(
         _ProjectInWorker(module, x),
@@ -306,8 +306,7 @@ def test_products_in_forked_dataloader_workers_do_not_hang(backend):
 def test_half_precision_and_autocast_run_in_float32(dtype):
     """Mixed precision: half inputs and autocast regions give the float32 result, and the
     gradient comes back in the input's dtype."""
-    space = odl.uniform_discr([-1, -1], [1, 1], (16, 16), dtype="float32")
-    physics = ray_transform_physics((space, parallel_beam_geometry(space, num_angles=8)))
+    physics = ray_transform_physics(parallel_setup(16, 8))
     x = torch.rand(2, 1, 16, 16).to(dtype).requires_grad_()
     ref = physics.A(x.detach().float())
     y = physics.A(x)

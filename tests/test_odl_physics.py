@@ -7,8 +7,9 @@ import numpy as np
 import odl
 import pytest
 import torch
+from conftest import seeded
 from odl.applications.tomo import RayTransform, fbp_op, parallel_beam_geometry
-from odl_cases import ray_transform
+from odl_cases import parallel_setup, ray_transform
 
 from deepinv_ei.odl import FilteredBackProjection, OdlPhysics, OperatorModule, ray_transform_physics
 from deepinv_ei.odl.backends import system_matrix
@@ -48,7 +49,7 @@ def test_least_squares_solver_recovers_image_of_overdetermined_problem():
     physics = OdlPhysics(
         RayTransform(space, parallel_beam_geometry(space, num_angles=40), impl="astra_cpu")
     )
-    x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = torch.rand(1, 1, 16, 16, generator=seeded(0), dtype=torch.float64)
     x_ls = physics.A_dagger(physics.A(x), solver="CG", max_iter=500, tol=1e-10)
     assert float((x_ls - x).norm() / x.norm()) < 1e-3
 
@@ -104,23 +105,20 @@ def test_fbp_is_linear_differentiable_and_batched():
     out = fbp(y)
     assert out.shape == (3, 2, *ray.domain.shape)
     torch.testing.assert_close(out[1, 0], fbp(y[1, 0].detach()))
-    tiny = odl.uniform_discr([-1, -1], [1, 1], (6, 6), dtype="float32")
-    tiny_fbp = ray_transform_physics((tiny, parallel_beam_geometry(tiny, num_angles=4))).fbp
+    tiny_fbp = ray_transform_physics(parallel_setup(6, 4)).fbp
     y_tiny = torch.rand(1, *tiny_fbp.ray.out_shape, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(tiny_fbp, (y_tiny,), eps=1e-6, atol=1e-6)
 
 
 def test_physics_from_space_geometry_pair_and_backend_choice():
-    space = odl.uniform_discr([-1, -1], [1, 1], (16, 16), dtype="float32")
-    geometry = parallel_beam_geometry(space, num_angles=10)
+    space, geometry = parallel_setup(16, 10)
     physics = ray_transform_physics((space, geometry), backend="astra")
     assert physics.operator.backend_name() == "astra"
     assert physics.geometry is geometry
 
 
 def test_bad_ray_transform_inputs_are_named():
-    space = odl.uniform_discr([-1, -1], [1, 1], (16, 16), dtype="float32")
-    geometry = parallel_beam_geometry(space, num_angles=10)
+    space, geometry = parallel_setup(16, 10)
     with pytest.raises(TypeError, match="RayTransform or a \\(space, geometry\\) tuple, got str"):
         ray_transform_physics("ct")
     with pytest.raises(TypeError, match="got geometry of type int"):

@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from odl.applications.tomo import RayTransform, cone_beam_geometry, parallel_beam_geometry
-from odl_cases import ray_transform
+from odl_cases import parallel_ray, ray_transform
 
 from deepinv_ei.odl import BACKENDS, OperatorModule, ray_transform_physics
 from deepinv_ei.utils import dottest
@@ -47,8 +47,7 @@ def test_option_of_another_backend_is_refused_for_an_explicit_backend():
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 def test_module_pickles_after_odl_adjoint_was_used(backend):
-    space = odl.uniform_discr([-1, -1], [1, 1], (12, 12), dtype="float32")
-    ray = RayTransform(space, parallel_beam_geometry(space, num_angles=7), impl="astra_cpu")
+    ray = parallel_ray(12, 7)
     ray.adjoint  # noqa: B018  (ODL caches a local class: unpicklable as such)
     A = OperatorModule(ray, backend=backend)
     x = torch.rand(2, 12, 12)

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import seeded
 
 from deepinv_ei.scan import (
     MeasurementSet,
@@ -119,7 +120,7 @@ def test_hdf5dataset_and_trainer_without_x(small_scan, tmp_path):
     trainer = dinv.Trainer(
         model=model, physics=physics, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
         train_dataloader=torch.utils.data.DataLoader(train, batch_size=4),
-        losses=equivariant_imaging(Rotate(nonzero=True, rng=torch.Generator().manual_seed(0)), alpha=1.0),
+        losses=equivariant_imaging(Rotate(nonzero=True, rng=seeded(0)), alpha=1.0),
         epochs=1, online_measurements=False, metrics=None, save_path=None, device="cpu",
         verbose=False, show_progress_bar=False, non_blocking_transfers=False,
     )  # fmt: skip

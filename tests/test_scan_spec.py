@@ -10,6 +10,7 @@ import odl
 import pytest
 import tomllib
 import torch
+from conftest import seeded
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from odl.applications.tomo import (
@@ -592,7 +593,7 @@ def test_fan_beam_toml_gives_the_operator_of_the_hand_built_geometry(tmp_path):
         det_radius=300.0,
     )
     by_hand = ray_transform_physics((space, geometry))
-    x = torch.rand(2, 1, 24, 24, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(2, 1, 24, 24, generator=seeded(0))
     assert torch.equal(physics.A(x), by_hand.A(x))
     y = physics.A(x)
     assert y.shape == (2, 1, 36, 40)
@@ -602,7 +603,7 @@ def test_fan_beam_toml_gives_the_operator_of_the_hand_built_geometry(tmp_path):
 def test_parallel_physics_and_its_refusals():
     spec = ScannerSpec.from_dict(parallel_dict())
     physics = ray_transform_from_spec(spec)
-    x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(1, 1, 16, 16, generator=seeded(1))
     assert physics.A(x).shape == (1, 1, *spec.sinogram_shape)
     assert bool(physics.adjointness_test(x).abs() < 1e-4)
     with pytest.raises(ScannerSpecError, match=r"detector shift .* ignored by ODL's astra_cpu"):

@@ -6,29 +6,28 @@ from __future__ import annotations
 import deepinv as dinv
 import pytest
 import torch
+from conftest import distinct_image, exact_transform, seeded
 from deepinv.transform import Transform
 
-from deepinv_ei.transforms import Dihedral, Product, Reflect, Rotate, Shift
+from deepinv_ei.transforms import Product, Reflect, Rotate, Shift
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-# Exact group actions (pixel permutations), ours and deepinv's.
+# Exact group actions (pixel permutations), ours from the zoo and deepinv's.
 OURS = {
-    "Shift": lambda n=1: Shift(n_trans=n, rng=gen(1)),
-    "Rotate90": lambda n=1: Rotate(multiples=90, n_trans=n, rng=gen(2)),
-    "Reflect": lambda n=1: Reflect(n_trans=n, rng=gen(3)),
-    "Dihedral": lambda n=1: Dihedral(n_trans=n, rng=gen(4)),
-    "Shift-shared": lambda n=1: Shift(n_trans=n, per_sample=False, rng=gen(5)),
+    "Shift": lambda n=1: exact_transform("shift", n_trans=n, rng=seeded(1)),
+    "Rotate90": lambda n=1: exact_transform("rotate90", n_trans=n, rng=seeded(2)),
+    "Reflect": lambda n=1: exact_transform("reflect", n_trans=n, rng=seeded(3)),
+    "Dihedral": lambda n=1: exact_transform("dihedral", n_trans=n, rng=seeded(4)),
+    "Shift-shared": lambda n=1: exact_transform(
+        "shift", n_trans=n, per_sample=False, rng=seeded(5)
+    ),
 }
 THEIRS = {
-    "dinv.Shift": lambda n=1: dinv.transform.Shift(n_trans=n, rng=gen(6)),
-    "dinv.Rotate90": lambda n=1: dinv.transform.Rotate(multiples=90, n_trans=n, rng=gen(7)),
-    "dinv.Reflect": lambda n=1: dinv.transform.Reflect(dim=[-1], n_trans=n, rng=gen(8)),
+    "dinv.Shift": lambda n=1: dinv.transform.Shift(n_trans=n, rng=seeded(6)),
+    "dinv.Rotate90": lambda n=1: dinv.transform.Rotate(multiples=90, n_trans=n, rng=seeded(7)),
+    "dinv.Reflect": lambda n=1: dinv.transform.Reflect(dim=[-1], n_trans=n, rng=seeded(8)),
 }
 ALL = {**OURS, **THEIRS}
 KEYS = {"Shift": "shift", "Shift-shared": "shift", "dinv.Shift": "shift"}
@@ -46,9 +45,7 @@ PAIRS = [(a, b) for a, b in PAIRS if not _clash(a, b)]
 
 
 def image(batch=2, c=2, n=8, time=None):
-    shape = (batch, c, n, n) if time is None else (batch, c, time, n, n)
-    numel = torch.Size(shape).numel()
-    return torch.randperm(numel, generator=gen(0)).to(torch.float64).reshape(shape)
+    return distinct_image((batch, c, n, n) if time is None else (batch, c, time, n, n))
 
 
 @pytest.mark.parametrize(("a", "b"), PAIRS)
@@ -103,8 +100,8 @@ def test_composition_with_fixed_parameters_is_the_composed_action():
 def test_product_has_deepinv_composition_layout():
     # Our Product and deepinv's composition give the same images for the same shared elements.
     x = image(batch=3)
-    a = Shift(n_trans=2, per_sample=False, rng=gen(0))
-    b = Reflect(n_trans=3, per_sample=False, rng=gen(1))
+    a = Shift(n_trans=2, per_sample=False, rng=seeded(0))
+    b = Reflect(n_trans=3, per_sample=False, rng=seeded(1))
     ours = a * b
     assert isinstance(ours, Product) and ours.n_trans == 6
     theirs = Transform.__mul__(a, b)  # deepinv's ChainTransform of the same factors
@@ -133,10 +130,10 @@ def test_per_sample_elements_inside_a_deepinv_composition():
 
 
 def test_fourier_rotation_mixed_with_deepinv_is_inverted_to_rounding():
-    x = torch.randn(2, 1, 16, 16, dtype=torch.float64, generator=gen(0))
-    T = dinv.transform.Shift(n_trans=2) * Rotate(n_trans=2, rng=gen(1))
+    x = torch.randn(2, 1, 16, 16, dtype=torch.float64, generator=seeded(0))
+    T = dinv.transform.Shift(n_trans=2) * Rotate(n_trans=2, rng=seeded(1))
     torch.testing.assert_close(T.identity(x), x.repeat(4, 1, 1, 1), atol=1e-10, rtol=0)
-    T = Rotate(rng=gen(1)) | dinv.transform.Reflect()
+    T = Rotate(rng=seeded(1)) | dinv.transform.Reflect()
     torch.testing.assert_close(T.identity(x), x, atol=1e-10, rtol=0)
 
 
@@ -157,7 +154,7 @@ def test_video_input_and_symmetrize_without_collation(name):
 
 
 def test_non_square_quarter_turns_follow_deepinv():
-    x = torch.randn(2, 1, 6, 10, generator=gen(0))
+    x = torch.randn(2, 1, 6, 10, generator=seeded(0))
     ours, theirs = Rotate(multiples=90), dinv.transform.Rotate(multiples=90)
     for theta in (0.0, 90.0, 180.0, 270.0, -90.0):
         assert torch.equal(ours(x, theta=[theta]), theirs(x, theta=[theta]))
@@ -203,8 +200,8 @@ def test_non_square_quarter_turns_follow_deepinv():
 def test_shared_elements_are_deepinvs_draws(ours, theirs):
     # per_sample=False: the same generator calls as deepinv, so the same elements and images.
     x = image(batch=2, n=12).float()
-    a = ours(gen(11))
-    b = theirs(rng=gen(11), n_trans=a.n_trans)
+    a = ours(seeded(11))
+    b = theirs(rng=seeded(11), n_trans=a.n_trans)
     for _ in range(3):
         pa, pb = a.get_params(x), b.get_params(x)
         assert pa.keys() == pb.keys()

@@ -11,6 +11,7 @@ import numpy as np
 import odl
 import pytest
 import torch
+from conftest import distinct_image, exact_transform, seeded
 
 import deepinv_ei
 from deepinv_ei.odl import GroupElementOperator
@@ -27,21 +28,16 @@ from deepinv_ei.utils import dottest
 
 NAN = float("nan")
 
-# One exact instance per registry entry, with the parameters of its identity element.
-EXACT = {
-    "shift": (lambda **kw: Shift(**kw), {"y_shift": [0], "x_shift": [0]}),
-    "rotate": (lambda **kw: Rotate(multiples=90, **kw), {"theta": [0.0]}),
-    "reflect": (lambda **kw: Reflect(**kw), {"dims": [[NAN, NAN]]}),
-    "dihedral": (lambda **kw: Dihedral(**kw), {"k": [0], "flip": [0]}),
+# The parameters of the identity element of the zoo's transforms tested here.
+IDENTITY = {
+    "shift": {"y_shift": [0], "x_shift": [0]},
+    "rotate90": {"theta": [0.0]},
+    "reflect": {"dims": [[NAN, NAN]]},
+    "dihedral": {"k": [0], "flip": [0]},
+    "Product(shift, reflect)": {"y_shift": [0], "x_shift": [0], "dims": [[NAN, NAN]]},
+    "Product(dihedral, shift)": {"k": [0], "flip": [0], "y_shift": [0], "x_shift": [0]},
 }
-EXACT["shift*reflect"] = (
-    lambda **kw: Product(Shift(), Reflect(), **kw),
-    {"y_shift": [0], "x_shift": [0], "dims": [[NAN, NAN]]},
-)
-EXACT["dihedral*shift"] = (
-    lambda **kw: Product(Dihedral(), Shift(), **kw),
-    {"k": [0], "flip": [0], "y_shift": [0], "x_shift": [0]},
-)
+EXACT = sorted(IDENTITY)
 
 
 def test_transforms_need_neither_odl_nor_astra():
@@ -52,33 +48,33 @@ def test_transforms_need_neither_odl_nor_astra():
 
 
 def test_registry_covers_exact_cases():
-    assert set(TRANSFORMS) <= set(EXACT)
+    tested = set()
+    for name in EXACT:
+        T = exact_transform(name)
+        tested |= {type(f) for f in T.factors} if isinstance(T, Product) else {type(T)}
+    assert set(TRANSFORMS.values()) <= tested
     for cls in TRANSFORMS.values():
         assert issubclass(cls, GroupTransform)
 
 
 def _image(batch=3, c=2, n=6, seed=0, dtype=torch.float64):
-    # Distinct pixel values, so a permutation is identified by its output.
-    g = torch.Generator().manual_seed(seed)
-    return torch.randperm(batch * c * n * n, generator=g).to(dtype).reshape(batch, c, n, n)
+    return distinct_image((batch, c, n, n), seed, dtype)
 
 
 def _one(params, i):
     return {k: v[i : i + 1] for k, v in params.items()}
 
 
-@pytest.mark.parametrize("name", sorted(EXACT))
+@pytest.mark.parametrize("name", EXACT)
 def test_identity_element(name):
-    make, ident = EXACT[name]
-    T = make()
+    T = exact_transform(name)
     x = _image(batch=1)
-    assert torch.equal(T.transform(x, **ident), x)
+    assert torch.equal(T.transform(x, **IDENTITY[name]), x)
 
 
-@pytest.mark.parametrize("name", sorted(EXACT))
+@pytest.mark.parametrize("name", EXACT)
 def test_exact_inverse_and_orthogonality(name):
-    make, _ = EXACT[name]
-    T = make(n_trans=4, rng=torch.Generator().manual_seed(1))
+    T = exact_transform(name, n_trans=4, rng=seeded(1))
     assert T.exact and T.orthogonal
     x = _image()
     p = T.get_params(x)
@@ -113,10 +109,9 @@ def test_exact_inverse_and_orthogonality(name):
     )
 
 
-@pytest.mark.parametrize("name", sorted(EXACT))
+@pytest.mark.parametrize("name", EXACT)
 def test_closure_composition_is_an_element(name):
-    make, _ = EXACT[name]
-    T = make(n_trans=5, rng=torch.Generator().manual_seed(2))
+    T = exact_transform(name, n_trans=5, rng=seeded(2))
     x = _image(batch=1)
     support = T.group_elements(tuple(x.shape[1:]))
     G = len(next(iter(support.values())))
@@ -177,7 +172,7 @@ def test_dihedral_relations():
 
 
 def test_per_sample_parameters_and_stacking_order():
-    T = Shift(n_trans=2, rng=torch.Generator().manual_seed(3))
+    T = Shift(n_trans=2, rng=seeded(3))
     x = _image(batch=8)
     p = T.get_params(x)
     assert p["x_shift"].shape == (2, 8)  # (n_trans, B): one element per output image
@@ -192,7 +187,7 @@ def test_per_sample_parameters_and_stacking_order():
     ident = {"y_shift": torch.zeros(2, 8, dtype=torch.long), "x_shift": [[0] * 8] * 2}
     assert torch.equal(T.transform(x, **ident), x.repeat(2, 1, 1, 1))
     # deepinv's convention: one element per copy, shared by the batch.
-    shared = Shift(n_trans=2, per_sample=False, rng=torch.Generator().manual_seed(3))
+    shared = Shift(n_trans=2, per_sample=False, rng=seeded(3))
     q = shared.get_params(x)
     assert q["x_shift"].shape == (2,)
     z = shared.transform(x, **q)
@@ -206,9 +201,9 @@ def test_per_sample_parameters_and_stacking_order():
 
 def test_determinism_given_seed():
     x = _image(batch=4)
-    for name, (make, _) in EXACT.items():
-        p1 = make(n_trans=3, rng=torch.Generator().manual_seed(7)).get_params(x)
-        p2 = make(n_trans=3, rng=torch.Generator().manual_seed(7)).get_params(x)
+    for name in EXACT:
+        p1 = exact_transform(name, n_trans=3, rng=seeded(7)).get_params(x)
+        p2 = exact_transform(name, n_trans=3, rng=seeded(7)).get_params(x)
         assert p1.keys() == p2.keys(), name
         for k in p1:
             torch.testing.assert_close(p1[k], p2[k], equal_nan=True, rtol=0, atol=0)
@@ -216,9 +211,9 @@ def test_determinism_given_seed():
 
 def test_shift_options():
     x = _image(batch=64, c=1, n=8)
-    p = Shift(nonzero=True, rng=torch.Generator().manual_seed(0)).get_params(x)
+    p = Shift(nonzero=True, rng=seeded(0)).get_params(x)
     assert bool((p["x_shift"] % 8 != 0).all()) and bool((p["y_shift"] % 8 != 0).all())
-    p = Shift(shift_max=0.25, rng=torch.Generator().manual_seed(0)).get_params(x)
+    p = Shift(shift_max=0.25, rng=seeded(0)).get_params(x)
     assert set(p["x_shift"].flatten().tolist()) == {-2, -1, 0, 1}  # deepinv's [-m, m)
     y = Shift().transform(x[:1], y_shift=[1], x_shift=[-2])
     assert torch.equal(y, torch.roll(x[:1], (1, -2), (-2, -1)))
@@ -237,7 +232,7 @@ def test_rotate_c4_matches_rot90_and_non_square_180():
 
 
 def test_fourier_rotation_is_orthogonal_with_exact_inverse():
-    T = Rotate(nonzero=True, n_trans=3, rng=torch.Generator().manual_seed(0))
+    T = Rotate(nonzero=True, n_trans=3, rng=seeded(0))
     assert T.orthogonal and not T.exact
     for n in (16, 15):  # even size (Nyquist bin) and odd size
         x = torch.randn(2, 1, n, n, dtype=torch.float64)
@@ -273,7 +268,7 @@ def test_continuous_rotation_measured_norm_loss_bounds():
     n = 32
     u = torch.arange(n, dtype=torch.float32) - (n - 1) / 2
     uu, vv = torch.meshgrid(u, u, indexing="ij")
-    g = torch.Generator().manual_seed(0)
+    g = seeded(0)
     x = torch.rand(1, 1, n, n, generator=g) * ((uu**2 + vv**2) < (n / 2 - 2) ** 2)
     theta = torch.arange(1.0, 360.0, 7.0)
     xs = x.repeat(len(theta), 1, 1, 1)
@@ -286,7 +281,7 @@ def test_continuous_rotation_measured_norm_loss_bounds():
 
 
 def test_bilinear_rotation_transpose_by_autograd():
-    T = Rotate(interpolation_mode="bilinear", n_trans=2, rng=torch.Generator().manual_seed(0))
+    T = Rotate(interpolation_mode="bilinear", n_trans=2, rng=seeded(0))
     assert not T.orthogonal
     x = torch.randn(1, 1, 8, 10, dtype=torch.float64)  # non-square is fine here
     p = T.get_params(x)
@@ -298,10 +293,9 @@ def test_bilinear_rotation_transpose_by_autograd():
     )
 
 
-@pytest.mark.parametrize("name", sorted(EXACT))
+@pytest.mark.parametrize("name", EXACT)
 def test_odl_operator_matches_torch(name):
-    make, _ = EXACT[name]
-    T = make(rng=torch.Generator().manual_seed(5))
+    T = exact_transform(name, rng=seeded(5))
     space = odl.uniform_discr([-1, -1], [1, 1], (6, 6))
     x = _image(batch=1, c=1)
     p = T.get_params(x)
@@ -328,17 +322,21 @@ def test_odl_operator_continuous_rotation_adjoint():
 def test_deepinv_ei_loss_and_symmetrize_accept_our_transforms():
     import deepinv as dinv
 
-    T = Shift(n_trans=2, rng=torch.Generator().manual_seed(0))
-    physics = dinv.physics.Inpainting(
-        img_size=(1, 8, 8), mask=0.6, rng=torch.Generator().manual_seed(0)
-    )
+    T = Shift(n_trans=2, rng=seeded(0))
+    physics = dinv.physics.Inpainting(img_size=(1, 8, 8), mask=0.6, rng=seeded(0))
     x = torch.randn(3, 1, 8, 8)
 
     def model(y, physics):
         return physics.A_adjoint(y)
 
-    loss = dinv.loss.EILoss(T)(x_net=model(physics.A(x), physics), physics=physics, model=model)
-    assert loss.ndim == 0 and torch.isfinite(loss)
+    x_net = model(physics.A(x), physics)
+    loss = dinv.loss.EILoss(T)(x_net=x_net, physics=physics, model=model)
+    # deepinv's EI loss by hand, on the elements the same generator state draws:
+    # x2 = T_g x_net, x3 = f(A x2) (Inpainting has no noise), the mean square of x3 - x2.
+    T.rng.manual_seed(0)
+    x2 = T.transform(x_net, **T.get_params(x_net))
+    assert loss.ndim == 0
+    torch.testing.assert_close(loss, (model(physics.A(x2), physics) - x2).pow(2).mean())
     assert torch.equal(T.identity(x, average=True), x)
     sym = T.symmetrize(lambda v: 2 * v)(x)
     assert torch.equal(sym, 2 * x.repeat(2, 1, 1, 1))

@@ -2,12 +2,13 @@ import json
 
 import pytest
 import torch
+from conftest import seeded
 
-from deepinv_ei.utils import atomic_save_torch, atomic_write_json, dottest
+from deepinv_ei.utils import atomic_save_torch, atomic_write_json, dottest, safe_load_torch
 
 
 def test_dottest_accepts_true_transpose_and_rejects_wrong_one():
-    gen = torch.Generator().manual_seed(1)
+    gen = seeded(1)
     M = torch.randn(7, 4, generator=gen, dtype=torch.float64)
     err = dottest(lambda x: x @ M.T, lambda y: y @ M, (3, 4), dtype=torch.float64)
     assert err < 1e-12
@@ -78,3 +79,9 @@ def test_clean_orphan_temp_files_can_be_limited_to_target_names(tmp_path):
         p.write_text("x")
     assert clean_orphan_temp_files(tmp_path, ("*.pth.tar", "results.json")) == [ours]
     assert theirs.exists()
+
+
+def test_safe_load_torch_names_a_corrupt_file(tmp_path):
+    (tmp_path / "noise.pth").write_bytes(b"\x80\x02garbage" * 10)
+    with pytest.raises(ValueError, match=r"noise\.pth.*corrupt or truncated"):
+        safe_load_torch(tmp_path / "noise.pth")

@@ -59,8 +59,14 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _build(method: str, size: int, views: int, device: str, threads: int | None = None):
-    """Return (forward, transpose, fwd_bwd) callables on batches (B, 1, size, size) / sinograms."""
+def build_operators(method: str, size: int, views: int, device: str, threads: int | None = None):
+    r"""The operators that ``method`` times, on ``size x size`` images and ``views`` angles.
+
+    :return: ``(forward, transpose, fwd_bwd, sinogram_shape)``: callables on batches of images
+        ``(B, 1, size, size)``, of sinograms, and of images again (the gradient of
+        :math:`\|Ax\|^2`, :math:`2A^\top A x`; ``astra-raw`` has no autograd and returns
+        :math:`A^\top A x`), and the ``(views, detector pixels)`` shape of a sinogram.
+    """
     import numpy as np
     import odl
     import torch
@@ -181,7 +187,7 @@ def run_worker(
 
     base = _rss_mib()
     t0 = time.perf_counter()
-    forward, transpose, fwd_bwd, sino_shape = _build(method, size, views, device, threads)
+    forward, transpose, fwd_bwd, sino_shape = build_operators(method, size, views, device, threads)
     setup_s = time.perf_counter() - t0
     results = {"method": method, "size": size, "views": views, "setup_s": setup_s, "batches": {}}
     gen = torch.Generator().manual_seed(0)
