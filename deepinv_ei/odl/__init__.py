@@ -14,7 +14,7 @@
 from .backends import BACKENDS, DEFAULT_MATRIX_BUDGET, clear_matrix_cache, system_matrix
 from .fbp import FilteredBackProjection
 from .geometry import as_ray_transform
-from .module import OperatorFunction, OperatorModule
+from .module import OperatorFunction, OperatorModule, cached_module
 from .physics import OdlPhysics, RayTransformPhysics, cached_physics, ray_transform_physics
 from .transforms import GroupElementOperator
 
@@ -28,6 +28,7 @@ __all__ = [
     "OperatorModule",
     "RayTransformPhysics",
     "as_ray_transform",
+    "cached_module",
     "cached_physics",
     "clear_matrix_cache",
     "ray_transform_physics",
