@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from deepinv_ei.scan import ANGLE_UNITS, LENGTH_UNITS
+
 
 def _span(text: str) -> tuple[int, int]:
     start, sep, stop = text.partition(":")
@@ -59,7 +61,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--flats", help="flat fields (open beam), same formats")
     src.add_argument("--darks", help="dark fields, same formats")
     src.add_argument("--angles", help="angles file (text, .npy or file.h5:/path)")
-    src.add_argument("--angle-unit", default="deg", choices=("deg", "rad"))
+    src.add_argument("--angle-unit", default="deg", choices=ANGLE_UNITS)
     src.add_argument("--sinograms", help="post-log sinograms instead of projections")
     src.add_argument(
         "--axes", help="the stored axes in order, e.g. angle,row,col or slice,angle,detector"
@@ -70,7 +72,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     geo.add_argument("--geometry", default="parallel",
                      help="'parallel' (stack of 2-D parallel-beam slices) or a spec file (.toml, .json)")  # fmt: skip
     geo.add_argument("--pixel-size", type=float, help="detector pitch for --geometry parallel")
-    geo.add_argument("--unit", choices=("mm", "cm", "m", "px"), help="length unit of --pixel-size")
+    geo.add_argument("--unit", choices=LENGTH_UNITS, help="length unit of --pixel-size")
     geo.add_argument(
         "--image-shape", type=_shape, help="image grid H,W (default: detector width squared)"
     )
