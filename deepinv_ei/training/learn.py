@@ -1,0 +1,446 @@
+r"""Learn a reconstructor from a measurement set alone: :func:`train` and :func:`sweep`.
+
+One run reads settings, then the data, then the physics, trains, and writes a bundle:
+
+1. the settings are checked (:class:`LearnConfig`) and the run folder claimed;
+2. the measurement set gives the training slices' sinograms :math:`y`, the validation slices'
+   sinograms and their held-out views, the physics :math:`A` of the kept views and
+   :math:`A_h` of the held-out ones, and the noise statistics;
+3. the data scaling (:class:`~deepinv_ei.training.DataScaling`) is measured on the training
+   :math:`y`, and :math:`f(y) = s\,G(A^\dagger y / s)` is trained on the unit-free objective
+   (:func:`~deepinv_ei.training.normalised_ei_losses`): MC, or SURE for noisy data (Robust EI),
+   plus :math:`\alpha` EI; no image :math:`x` is ever read;
+4. the scores of :class:`~deepinv_ei.training.ValidationScores` are computed after every
+   epoch; the epoch with the lowest held-out-view error is kept, and training stops early when
+   it has not improved for ``patience`` evaluations or the time budget is spent;
+5. the best model is written as a bundle (:mod:`~deepinv_ei.training.bundle`) with its
+   validation reconstructions, the score history (JSON and PNG) and FBP's scores beside it.
+
+**Noise.** Post-log line integrals :math:`p = -\log((P-D)/(F-D))` of Poisson counts with mean
+:math:`I_0 e^{-p}` and Gaussian read noise :math:`\sigma_r` have, to first order (delta method),
+the variance :math:`e^{p}/I_0 + \sigma_r^2 e^{2p}/I_0^2`: Gaussian and heteroscedastic. The
+SURE losses take one level per sample, so Robust EI uses Gaussian SURE with the mean of that
+variance over the training entries, :math:`\sigma^2 = \overline{e^{y}/I_0 + \sigma_r^2
+e^{2y}/I_0^2}` (with :math:`I_0` per detector pixel from the flats and darks); this is exact
+when the line integrals vary little and otherwise weighs every entry alike. A user-given
+:math:`\sigma` replaces it; ``noise="none"`` trains plain MC.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from deepinv_ei.utils import atomic_write_bytes, atomic_write_json
+
+from .bundle import MANIFEST, Bundle, library_versions, save_bundle
+from .reconstruct import reconstruct_slices
+from .scaling import DataScaling, ScaledReconstructor, estimate_scaling, normalised_ei_losses
+from .scores import PRIMARY_SCORE, ValidationScores, linear_reconstructor
+from .sets import open_measurement_set, spec_dict_of
+
+__all__ = ["LearnConfig", "train", "sweep", "DEFAULT_ALPHA", "estimate_noise_sigma"]
+
+#: Default weight of the EI term in the unit-free objective (see docs/learning.md).
+DEFAULT_ALPHA = 1.0
+NOISE_CHOICES = ("auto", "none", "gaussian")
+TRANSFORM_CHOICES = ("rotate", "shift", "reflect", "dihedral")
+VALIDATION = "validation.npy"
+SCORES = "scores.json"
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    r"""The settings of one training run (checked once, here).
+
+    :param float alpha: weight of the EI term, unit-free (0: the data term alone).
+    :param str transform: the group: ``"rotate"`` (CT default), ``"shift"``, ``"reflect"``,
+        ``"dihedral"``.
+    :param int n_trans: group elements per image and step.
+    :param float minutes: wall-clock budget of the training (``None``: ``epochs`` only).
+    :param int epochs: most epochs.
+    :param int batch_size: slices per step.
+    :param float lr: Adam's learning rate.
+    :param int width: width of the UNet's first scale.
+    :param int scales: scales of the UNet.
+    :param str noise: ``"auto"`` (from the set's noise statistics), ``"none"`` (MC) or
+        ``"gaussian"`` (needs ``sigma``).
+    :param float sigma: Gaussian noise level of the line integrals (implies ``"gaussian"``).
+    :param int patience: stop after this many evaluations without improvement (``None``: never).
+    :param int seed: seed of the network, the batches, the group elements and the probes.
+    :param str device: ``"cpu"`` or ``"cuda"``.
+    :param int threads: torch intra-op threads (``None``: torch's default).
+    """
+
+    alpha: float = DEFAULT_ALPHA
+    transform: str = "rotate"
+    n_trans: int = 2
+    minutes: float | None = 15.0
+    epochs: int = 10_000
+    batch_size: int = 4
+    lr: float = 5e-4
+    width: int = 16
+    scales: int = 4
+    noise: str = "auto"
+    sigma: float | None = None
+    patience: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+
+    def __post_init__(self):
+        def number(name, low, integer=False, optional=False, strict=False):
+            value = getattr(self, name)
+            if value is None and optional:
+                return
+            kinds = (int,) if integer else (int, float)
+            ok = not isinstance(value, bool) and isinstance(value, kinds)
+            ok = ok and math.isfinite(value) and (value > low if strict else value >= low)
+            if not ok:
+                rel = ">" if strict else ">="
+                kind = "an integer" if integer else "a number"
+                raise ValueError(f"{name}: expected {kind} {rel} {low}, got {value!r}")
+
+        number("alpha", 0)
+        number("n_trans", 1, integer=True)
+        number("minutes", 0, optional=True, strict=True)
+        number("epochs", 1, integer=True)
+        number("batch_size", 1, integer=True)
+        number("lr", 0, strict=True)
+        number("width", 1, integer=True)
+        number("scales", 2, integer=True)
+        number("sigma", 0, optional=True, strict=True)
+        number("patience", 1, integer=True, optional=True)
+        number("seed", 0, integer=True)
+        number("threads", 1, integer=True, optional=True)
+        if self.transform not in TRANSFORM_CHOICES:
+            raise ValueError(
+                f"transform: expected one of {TRANSFORM_CHOICES}, got {self.transform!r}"
+            )
+        if self.noise not in NOISE_CHOICES:
+            raise ValueError(f"noise: expected one of {NOISE_CHOICES}, got {self.noise!r}")
+        if self.noise == "gaussian" and self.sigma is None:
+            raise ValueError("noise='gaussian' needs sigma (the noise level of the line integrals)")
+        if not isinstance(self.device, str) or self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"device: expected 'cpu' or 'cuda', got {self.device!r}")
+
+
+def make_transform(name: str, n_trans: int, rng: torch.Generator | None = None):
+    """The group action ``name`` of :mod:`deepinv_ei.transforms`, identity excluded."""
+    from deepinv_ei import transforms
+
+    if name == "rotate":
+        return transforms.Rotate(multiples=1.0, nonzero=True, n_trans=n_trans, rng=rng)
+    if name == "shift":
+        return transforms.Shift(nonzero=True, n_trans=n_trans, rng=rng)
+    return transforms.TRANSFORMS[name](n_trans=n_trans, rng=rng)
+
+
+def estimate_noise_sigma(y: torch.Tensor, noise: dict) -> float | None:
+    r"""Gaussian level of post-log data from the set's noise statistics (module docs), or
+    ``None`` when the set records no counts (``noise`` without ``I0``)."""
+    i0 = noise.get("I0")
+    if i0 is None or noise.get("model", "none") == "none":
+        return None
+    i0 = torch.as_tensor(np.asarray(i0, dtype=np.float64))
+    i0 = i0.reshape(-1, i0.shape[-1]).mean(0)  # per detector pixel
+    if i0.shape[-1] != y.shape[-1] or bool((i0 <= 0).any()):
+        raise ValueError(
+            f"noise/I0 must be > 0 with one value per detector ({y.shape[-1]}), "
+            f"got shape {tuple(i0.shape)}"
+        )
+    read = float(noise.get("read_noise", 0.0) or 0.0)
+    transmission = torch.exp(-y.double())
+    var = 1.0 / (i0 * transmission) + read**2 / (i0 * transmission) ** 2
+    return float(var.mean().sqrt())
+
+
+def _noise_setting(cfg: LearnConfig, y: torch.Tensor, noise_stats: dict) -> dict:
+    if cfg.noise == "none":
+        return {"model": "none"}
+    if cfg.sigma is not None:
+        return {"model": "gaussian", "sigma": float(cfg.sigma), "source": "user"}
+    sigma = estimate_noise_sigma(y, noise_stats)
+    if sigma is None:
+        return {"model": "none"}
+    return {"model": "gaussian", "sigma": sigma, "source": "I0 and read noise of the set"}
+
+
+def _losses(cfg: LearnConfig, scaling: DataScaling, noise: dict, transform, rng):
+    if noise["model"] == "none":
+        return normalised_ei_losses(scaling, cfg.alpha, transform), None
+    import deepinv as dinv
+
+    from deepinv_ei.loss import robust_equivariant_imaging
+
+    tau = 1e-2 * math.sqrt(scaling.measurement_energy)  # 1% of the measurements' RMS
+    fresh = dinv.physics.GaussianNoise(
+        sigma=noise["sigma"], rng=torch.Generator().manual_seed(cfg.seed)
+    )
+    sure, ei = robust_equivariant_imaging(transform, fresh, alpha=1.0, tau=tau, rng=rng)
+    score_sure = robust_equivariant_imaging(
+        transform, fresh, alpha=1.0, tau=tau, rng=torch.Generator().manual_seed(cfg.seed)
+    )[0]
+    return normalised_ei_losses(scaling, cfg.alpha, None, sure, ei), score_sure
+
+
+def _claim(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(
+                f"{out} is not empty; choose a fresh --out or pass --overwrite to replace it"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _fit(
+    model: torch.nn.Module,
+    physics: Any,
+    losses: list,
+    y: torch.Tensor,
+    cfg: LearnConfig,
+    scores: Callable[[torch.nn.Module], dict[str, float]],
+    select: str | None,
+    device: torch.device,
+    say: Callable[[str], None],
+) -> dict:
+    """The training loop: Adam over shuffled batches, scores after every epoch, the best state
+    by ``select`` kept, early stopping and the time budget."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=1e-8)
+    order_rng = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict] = []
+    best, best_state, since_best = math.inf, None, 0
+    t0 = time.perf_counter()
+    budget = math.inf if cfg.minutes is None else cfg.minutes * 60
+    for epoch in range(cfg.epochs):
+        model.train()
+        perm = torch.randperm(len(y), generator=order_rng)
+        totals: dict[str, float] = {}
+        for start in range(0, len(y), cfg.batch_size):
+            yb = y[perm[start : start + cfg.batch_size]].to(device)
+            x_net = model(yb, physics)
+            values = [
+                loss(x_net=x_net, y=yb, physics=physics, model=model).mean() for loss in losses
+            ]
+            total = sum(values)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            for loss, v in zip(losses, values):
+                totals[loss.log_name] = totals.get(loss.log_name, 0.0) + float(v.detach()) * len(yb)
+        model.eval()
+        entry = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - t0, 2)}
+        entry |= {k: v / len(y) for k, v in totals.items()}
+        entry |= scores(model)
+        history.append(entry)
+        value = entry.get(select, math.nan) if select else math.nan
+        if select and value < best:
+            best, since_best = value, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            since_best += 1
+        say(
+            f"epoch {epoch + 1}: "
+            + ", ".join(f"{k} {v:.4g}" for k, v in entry.items() if k not in ("epoch",))
+        )
+        if cfg.patience is not None and since_best >= cfg.patience:
+            say(f"early stop: {select} has not improved for {cfg.patience} evaluations")
+            break
+        if time.perf_counter() - t0 >= budget:
+            say(f"time budget of {cfg.minutes} min spent")
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    best_epoch = (
+        min(history, key=lambda e: e.get(select, math.inf))["epoch"] if select else len(history)
+    )
+    return {"history": history, "best_epoch": best_epoch, "train_seconds": time.perf_counter() - t0}
+
+
+def plot_history(path: Path, history: list[dict], reference: dict[str, float]) -> None:
+    """The scores per epoch as a PNG, FBP's value as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import io
+
+    import matplotlib.pyplot as plt
+
+    names = [k for k in history[0] if k in reference]
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.0), squeeze=False)
+    epochs = [e["epoch"] for e in history]
+    for ax, name in zip(axes[0], names):
+        ax.plot(epochs, [e[name] for e in history], label="model")
+        ax.axhline(reference[name], color="k", ls="--", lw=1, label="FBP")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def train(
+    set_path: str | Path,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    verbose: bool = True,
+    **settings: Any,
+) -> dict:
+    r"""Train :math:`f(y) = s\,G(A^\dagger y/s)` on the measurement set ``set_path`` and write
+    the bundle to ``out`` (see the module documentation).
+
+    :param set_path: a measurement set (``deepinv-ei ingest``).
+    :param out: the run folder; must be empty or absent unless ``overwrite``.
+    :param bool overwrite: replace the contents of ``out``.
+    :param bool verbose: print the scores of every epoch.
+    :param settings: the fields of :class:`LearnConfig` (``alpha``, ``transform``, ``minutes``,
+        ``device``, ``sigma``, ``seed``, ...).
+    :return: the run's summary (also in ``out/scores.json``).
+    """
+    cfg = LearnConfig(**settings)
+    out = Path(out)
+    mset = open_measurement_set(set_path)  # data errors before the folder is touched
+    _claim(out, overwrite)
+    say = print if verbose else (lambda *a, **k: None)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device(cfg.device)
+    physics = mset.physics(device)
+    y_train = mset.y("train").float()
+    y_val = mset.y("test").float()
+    held_val = mset.heldout("test")
+    held_physics = mset.heldout_physics(device) if held_val is not None else None
+    scaling = estimate_scaling(y_train.to(device), physics)
+    noise = _noise_setting(cfg, y_train, getattr(mset, "noise", {}) or {})
+    say(f"data scaling: {scaling}; noise: {noise}")
+
+    torch.manual_seed(cfg.seed)
+    architecture = {
+        "name": "EIUNet",
+        "kwargs": {"in_channels": 1, "width": cfg.width, "scales": cfg.scales, "batch_norm": True},
+    }
+    from deepinv_ei.models import EIUNet
+
+    backbone = EIUNet(**architecture["kwargs"], zero_init=True)
+    model = ScaledReconstructor(backbone, scaling.scale).to(device)
+    group_rng = torch.Generator().manual_seed(cfg.seed + 1)
+    transform = make_transform(cfg.transform, cfg.n_trans, group_rng)
+    losses, score_sure = _losses(
+        cfg, scaling, noise, transform, torch.Generator().manual_seed(cfg.seed + 2)
+    )
+    scores = ValidationScores(
+        physics,
+        y_val,
+        held_physics,
+        None if held_val is None else held_val.float(),
+        transform_factory=lambda rng: make_transform(cfg.transform, 1, rng),
+        sure=score_sure,
+        seed=cfg.seed,
+    )
+    select = PRIMARY_SCORE if held_val is not None else None
+    reference = scores(linear_reconstructor)
+    say(f"FBP scores: {reference}")
+    fit = _fit(model, physics, losses, y_train, cfg, scores, select, device, say)
+    model.eval()
+    final = scores(model)
+    val_recon = reconstruct_slices(model, physics, y_val, device=device)
+    spec = spec_dict_of(mset)
+    bundle = Bundle(
+        architecture=architecture,
+        spec=spec,
+        spec_hash=mset.spec_hash,
+        scaling=scaling,
+        transform={"name": cfg.transform, "n_trans": cfg.n_trans},
+        alpha=cfg.alpha,
+        noise=noise,
+        scores=final,
+        training_set={"path": str(Path(set_path).resolve()), "sha256": mset.sha256},
+        state_dict={k: v.cpu() for k, v in backbone.state_dict().items()},
+        versions=library_versions(),
+    )
+    atomic_write_bytes(out / VALIDATION, _npy(val_recon))
+    summary = {
+        "settings": asdict(cfg),
+        "scores": final,
+        "fbp_scores": reference,
+        "select": select,
+        "best_epoch": fit["best_epoch"],
+        "epochs": len(fit["history"]),
+        "train_seconds": round(fit["train_seconds"], 2),
+        "val_slices": [int(i) for i in np.asarray(mset.val_slices)],
+        "history": fit["history"],
+    }
+    atomic_write_json(out / SCORES, summary)
+    plot_history(out / "scores.png", fit["history"], reference)
+    save_bundle(out, bundle)  # bundle.json last: the folder is complete
+    say(f"best epoch {fit['best_epoch']}: {final}; bundle in {out}")
+    return summary
+
+
+def _npy(a: np.ndarray) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(a, dtype=np.float32))
+    return buf.getvalue()
+
+
+def sweep(
+    set_path: str | Path,
+    out: str | Path,
+    alphas: Sequence[float],
+    *,
+    overwrite: bool = False,
+    verbose: bool = True,
+    **settings: Any,
+) -> dict:
+    r"""Train one model per :math:`\alpha` in ``out/alpha_<a>/`` and select the one with the
+    lowest held-out-view error; its bundle is also copied to ``out/`` itself, so that ``out``
+    is the selected model (``out/sweep.json`` lists every score).
+    """
+    alphas = [float(a) for a in alphas]
+    if not alphas or len(set(alphas)) != len(alphas):
+        raise ValueError(f"alphas: expected distinct values, got {alphas}")
+    for a in alphas:
+        LearnConfig(**{**settings, "alpha": a})  # every setting checked before any training
+    out = Path(out)
+    open_measurement_set(set_path)
+    _claim(out, overwrite)
+    runs = {}
+    for a in alphas:
+        sub = out / f"alpha_{a:g}"
+        if verbose:
+            print(f"--- alpha = {a:g} -> {sub}")
+        runs[f"{a:g}"] = train(set_path, sub, verbose=verbose, **{**settings, "alpha": a})
+    if any(PRIMARY_SCORE not in r["scores"] for r in runs.values()):
+        raise ValueError(
+            f"{set_path} has no held-out views: an alpha sweep needs them to compare models "
+            "(ingest with a view selection such as --keep-every)"
+        )
+    chosen = min(runs, key=lambda a: runs[a]["scores"][PRIMARY_SCORE])
+    for name in (VALIDATION, SCORES, "scores.png", "model.pth", MANIFEST):
+        shutil.copy2(out / f"alpha_{chosen}" / name, out / f".{name}.copy")
+        (out / f".{name}.copy").replace(out / name)
+    result = {
+        "selected_alpha": float(chosen),
+        "select": PRIMARY_SCORE,
+        "scores": {a: r["scores"] for a, r in runs.items()},
+        "fbp_scores": next(iter(runs.values()))["fbp_scores"],
+    }
+    atomic_write_json(out / "sweep.json", result)
+    if verbose:
+        print(f"selected alpha = {chosen} by {PRIMARY_SCORE}")
+    return result
