@@ -13,12 +13,18 @@ import torch
 from deepinv_ei.data.phantoms import random_phantom
 
 
-def parallel_spec(size: int, angles: np.ndarray, unit: str = "px", pixel: float = 1.0) -> dict:
+def parallel_spec(
+    size: int,
+    angles: np.ndarray,
+    unit: str = "px",
+    pixel: float = 1.0,
+    det_count: int | None = None,
+) -> dict:
     return {
         "geometry": "parallel2d",
         "unit": unit,
         "angles": [float(a) for a in angles],
-        "det_count": int(np.ceil(np.sqrt(2) * size)),
+        "det_count": det_count or int(np.ceil(np.sqrt(2) * size)),
         "det_pitch": pixel,
         "det_shift": 0.0,
         "image_shape": [size, size],
@@ -46,6 +52,9 @@ def write_set(
     sigma: float = 0.0,
     seed: int = 0,
     attenuation: float = 1.0,
+    val: np.ndarray | None = None,
+    det_count: int | None = None,
+    I0: float | None = None,
 ) -> dict:
     """Write ``x`` (slices, H, W; per pixel attenuation in 1/px) as a measurement set whose
     spec is in ``unit`` with pixel size ``pixel``; returns the spec and the slice split."""
@@ -55,18 +64,21 @@ def write_set(
     all_angles = np.linspace(0, np.pi, n_views * keep_every, endpoint=False)
     kept = np.arange(0, len(all_angles), keep_every)
     held = np.setdiff1d(np.arange(len(all_angles)), kept)
-    spec = parallel_spec(size, all_angles[kept], unit, pixel)
-    spec_all = parallel_spec(size, all_angles, unit, pixel)
+    spec = parallel_spec(size, all_angles[kept], unit, pixel, det_count)
+    spec_all = parallel_spec(size, all_angles, unit, pixel, det_count)
     physics = physics_from_spec_dict(spec_all)
     # the same physical object whatever the unit: attenuation per unit length = mu_px / pixel
     mu = torch.from_numpy(x)[:, None] * (attenuation / pixel)
     with torch.no_grad():
         y = physics.A(mu).numpy().astype(np.float64)
+    rng = np.random.default_rng(seed)
     if sigma:
-        y = y + sigma * np.random.default_rng(seed).standard_normal(y.shape)
+        y = y + sigma * rng.standard_normal(y.shape)
+    if I0:  # post-log Poisson counts, floored at half a count
+        y = -np.log(np.maximum(rng.poisson(I0 * np.exp(-y)), 0.5) / I0)
     y = y.astype(np.float32)
-    val = np.arange(len(x) - n_val, len(x))
-    train = np.arange(len(x) - n_val)
+    val = np.arange(len(x) - n_val, len(x)) if val is None else np.sort(np.asarray(val))
+    train = np.setdiff1d(np.arange(len(x)), val)
     with h5py.File(path, "w") as f:
         f.create_dataset("y_train", data=y[train][:, :, kept])
         f.create_dataset("y_test", data=y[val][:, :, kept])
@@ -84,4 +96,8 @@ def write_set(
         f.attrs["kept_views"] = kept
         f.attrs["heldout_views"] = held
         f.attrs["steps"] = "[]"
+        if I0:
+            f.create_dataset("noise/I0", data=np.full((len(x), y.shape[-1]), float(I0)))
+            f["noise"].attrs["model"] = "poisson"
+            f["noise"].attrs["read_noise"] = 0.0
     return {"spec": spec, "train": train, "val": val}

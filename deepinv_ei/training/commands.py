@@ -125,7 +125,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("input", help="measurement set of the same scanner")
     p.add_argument("--out", required=True, help=".npy, .h5, or a folder (one TIFF per slice)")
     p.add_argument("--fbp", action="store_true", help="also write FBP of every slice")
-    p.add_argument("--batch", type=int, default=8, help="slices per forward pass")
+    p.add_argument("--batch", type=int, default=8, help="slices per forward pass (default 8)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")

@@ -42,10 +42,10 @@ import torch
 from deepinv_ei.utils import atomic_write_bytes, atomic_write_json
 
 from .bundle import MANIFEST, Bundle, library_versions, save_bundle
-from .reconstruct import reconstruct_slices
+from .reconstruct import RECONSTRUCT_BATCH, reconstruct_slices
 from .scaling import DataScaling, ScaledReconstructor, estimate_scaling, normalised_ei_losses
 from .scores import PRIMARY_SCORE, ValidationScores, linear_reconstructor
-from .sets import open_measurement_set, spec_dict_of
+from .sets import all_slices, open_measurement_set, spec_dict_of
 
 __all__ = ["LearnConfig", "train", "sweep", "DEFAULT_ALPHA", "estimate_noise_sigma"]
 
@@ -356,7 +356,10 @@ def train(
     fit = _fit(model, physics, losses, y_train, cfg, scores, select, device, say)
     model.eval()
     final = scores(model)
-    val_recon = reconstruct_slices(model, physics, y_val, device=device)
+    # the validation slices as `reconstruct` gives them: the whole set, batched alike
+    y_all, order = all_slices(mset)
+    volume = reconstruct_slices(model, physics, y_all.float(), RECONSTRUCT_BATCH, device)
+    val_recon = volume[np.isin(order, np.asarray(mset.val_slices))]
     spec = spec_dict_of(mset)
     bundle = Bundle(
         architecture=architecture,

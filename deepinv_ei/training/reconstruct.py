@@ -31,6 +31,9 @@ from .sets import all_slices, open_measurement_set
 __all__ = ["reconstruct", "reconstruct_slices", "write_volume", "ScannerMismatch"]
 
 H5_SUFFIXES = (".h5", ".hdf5")
+#: Slices per forward pass. Results agree to the bit across processes for the same batching
+#: (and thread count); another batch size changes them at the rounding level.
+RECONSTRUCT_BATCH = 8
 
 
 class ScannerMismatch(ValueError):
@@ -57,7 +60,7 @@ def reconstruct_slices(
     model: Any,
     physics: Any,
     y: torch.Tensor,
-    batch: int = 8,
+    batch: int = RECONSTRUCT_BATCH,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> np.ndarray:
@@ -138,7 +141,7 @@ def reconstruct(
     input: str | Path,
     out: str | Path,
     fbp: bool = False,
-    batch: int = 8,
+    batch: int = RECONSTRUCT_BATCH,
     device: str = "cpu",
     overwrite: bool = False,
     progress: bool = True,

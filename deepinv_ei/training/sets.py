@@ -164,7 +164,13 @@ def physics_from_spec_dict(spec: dict, device: str | torch.device = "cpu"):
         [-h * px / 2, -w * px / 2], [h * px / 2, w * px / 2], (h, w), dtype="float32"
     )
     angles = np.asarray(spec["angles"], dtype=np.float64)
-    apart = odl.nonuniform_partition(angles)
+    steps = np.diff(angles)
+    uniform = len(angles) > 1 and np.allclose(steps, steps[0], rtol=1e-6, atol=0)
+    if uniform:  # FBP needs a uniform partition; its points are the angles themselves
+        half = steps[0] / 2
+        apart = odl.uniform_partition(angles[0] - half, angles[-1] + half, len(angles))
+    else:
+        apart = odl.nonuniform_partition(angles)
     n, pitch = int(spec["det_count"]), float(spec["det_pitch"])
     shift = float(spec.get("det_shift", 0.0))
     dpart = odl.uniform_partition(-n * pitch / 2 + shift, n * pitch / 2 + shift, n)
@@ -178,4 +184,8 @@ def physics_from_spec_dict(spec: dict, device: str | torch.device = "cpu"):
         raise ValueError(f"geometry {spec['geometry']!r}: expected 'parallel2d' or 'fan2d'")
     if not math.isfinite(px) or px <= 0:
         raise ValueError(f"pixel_size must be > 0, got {px}")
+    if not uniform:  # e.g. held-out views: A alone (no FBP for irregular angles)
+        from deepinv_ei.odl import OdlPhysics, as_ray_transform
+
+        return OdlPhysics(as_ray_transform((space, geometry))).to(device)
     return ray_transform_physics((space, geometry), device=device)
