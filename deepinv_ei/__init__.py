@@ -8,6 +8,7 @@ Subpackages (imported lazily so that ``import deepinv_ei`` stays cheap):
 - :mod:`deepinv_ei.loss` -- the EI and Robust-EI losses as :class:`deepinv.loss.Loss`.
 - :mod:`deepinv_ei.diagnostics` -- identifiability checks from EI theory.
 - :mod:`deepinv_ei.utils` -- the adjoint dot test, atomic writes.
+- :mod:`deepinv_ei.scan` -- measured scans: scanner description files.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("odl", "transforms", "loss", "diagnostics", "utils", "data", "models")
+_SUBPACKAGES = ("odl", "transforms", "loss", "diagnostics", "utils", "data", "models", "scan")
 
 __all__ = ["__version__", *_SUBPACKAGES]
 

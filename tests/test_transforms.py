@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import odl
 import pytest
 import torch
 
+import deepinv_ei
+from deepinv_ei.odl import GroupElementOperator
 from deepinv_ei.transforms import (
     TRANSFORMS,
     Dihedral,
@@ -35,6 +42,13 @@ EXACT["dihedral*shift"] = (
     lambda **kw: Product(Dihedral(), Shift(), **kw),
     {"k": [0], "flip": [0], "y_shift": [0], "x_shift": [0]},
 )
+
+
+def test_transforms_need_neither_odl_nor_astra():
+    code = "import sys, deepinv_ei.transforms; assert not {'odl', 'astra'} & set(sys.modules)"
+    root = Path(deepinv_ei.__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root)
 
 
 def test_registry_covers_exact_cases():
@@ -71,6 +85,11 @@ def test_exact_inverse_and_orthogonality(name):
     y = T.transform(x, **p)
     assert y.shape == (4 * 3, *x.shape[1:])
     assert torch.equal(T.inverse(y, batchwise=False, **p), x.repeat(4, 1, 1, 1))
+    # apply: the same action and its inverse, without deepinv's wrapping.
+    assert T.normalise_params(p)[1:] == (4, 3)
+    assert torch.equal(T.apply(x, p), y)
+    assert torch.equal(T.apply(y, p, inverse=True, batchwise=False), x.repeat(4, 1, 1, 1))
+    assert torch.equal(T.apply(y[3:6], p, inverse=True)[3:6], x)  # copy 1 undone by element 1
     # A permutation keeps the multiset of pixel values of each image.
     xs = x.repeat(4, 1, 1, 1)
     assert torch.equal(y.flatten(1).sort(dim=1).values, xs.flatten(1).sort(dim=1).values)
@@ -126,14 +145,19 @@ def test_group_orders():
 
 
 def test_associativity_of_product_factors():
-    # (Reflect * Dihedral) * Shift and Reflect * (Dihedral * Shift) are the same action.
+    # (R D) S and R (D S), each computed as two steps, are the flattened product R D S.
     x = _image(batch=2)
-    a = (Reflect() * Dihedral()) * Shift()
-    b = Reflect() * (Dihedral() * Shift())
-    assert len(a.factors) == len(b.factors) == 3
-    p = a.get_params(x)
-    assert torch.equal(a.transform(x, **p), b.transform(x, **p))
-    assert torch.equal(b.inverse(a.transform(x, **p), **p), x)
+    R, D, S = Reflect(), Dihedral(), Shift()
+    flat = R * D * S
+    assert [type(f) for f in flat.factors] == [Reflect, Dihedral, Shift]
+    p = flat.get_params(x)
+    left = S.transform((R * D).transform(x, **p), **p)
+    right = (D * S).transform(R.transform(x, **p), **p)
+    stepwise = S.transform(D.transform(R.transform(x, **p), **p), **p)
+    assert torch.equal(left, stepwise) and torch.equal(right, stepwise)
+    assert torch.equal(flat.transform(x, **p), stepwise)
+    assert not torch.equal(stepwise, R.transform(D.transform(S.transform(x, **p), **p), **p))
+    assert torch.equal(flat.inverse(stepwise, **p), x)
 
 
 def test_dihedral_relations():
@@ -281,7 +305,7 @@ def test_odl_operator_matches_torch(name):
     space = odl.uniform_discr([-1, -1], [1, 1], (6, 6))
     x = _image(batch=1, c=1)
     p = T.get_params(x)
-    op = T.as_odl_operator(space, **p)
+    op = GroupElementOperator(T, space, p)
     assert op.is_linear and op.domain == space and op.range == space
     x_odl = space.element(x[0, 0].numpy())
     np.testing.assert_array_equal(op(x_odl).asarray(), T.transform(x, **p)[0, 0].numpy())
@@ -297,7 +321,7 @@ def test_odl_operator_continuous_rotation_adjoint():
     rng = np.random.default_rng(0)
     x, y = (space.element(rng.standard_normal((8, 8))) for _ in range(2))
     for mode in ("fourier", "bilinear"):
-        op = Rotate(interpolation_mode=mode).as_odl_operator(space, theta=23.0)
+        op = GroupElementOperator(Rotate(interpolation_mode=mode), space, {"theta": 23.0})
         assert np.isclose(op(x).inner(y), x.inner(op.adjoint(y)), rtol=1e-10)
 
 
@@ -363,11 +387,15 @@ def test_bad_inputs_raise_clear_errors():
         Rotate(interpolation_mode="lanczos")
     with pytest.raises(TypeError, match="Generator"):
         Shift(rng=0)
+    with pytest.raises(TypeError, match="GroupTransform"):
+        GroupElementOperator(lambda v: v, odl.uniform_discr([0, 0], [1, 1], (4, 4)), {})
     with pytest.raises(TypeError, match="uniform_discr"):
-        Shift().as_odl_operator(odl.rn(4), y_shift=0, x_shift=0)
+        GroupElementOperator(Shift(), odl.rn(4), {"y_shift": 0, "x_shift": 0})
     with pytest.raises(ValueError, match="ONE group element"):
-        Shift().as_odl_operator(
-            odl.uniform_discr([0, 0], [1, 1], (4, 4)), y_shift=[0, 1], x_shift=[0, 1]
+        GroupElementOperator(
+            Shift(),
+            odl.uniform_discr([0, 0], [1, 1], (4, 4)),
+            {"y_shift": [0, 1], "x_shift": [0, 1]},
         )
 
 

@@ -228,7 +228,6 @@ def _elements(
     seed: int,
 ) -> tuple[dict[str, torch.Tensor], list[str]]:
     notes: list[str] = []
-    probe = torch.zeros(1, *img_size)
     if group_elements is None:
         elems = transform.group_elements(img_size)
         if elems is None:
@@ -236,7 +235,7 @@ def _elements(
                 f"{type(transform).__name__} has infinitely many elements: pass group_elements"
             )
     else:
-        given, n, k = transform._normalise(probe, group_elements)
+        given, n, k = transform.normalise_params(group_elements, "cpu")
         if k != 1:
             raise ValueError(
                 f"group_elements must hold one element per entry (shape (G, ...)), got {k} "

@@ -5,6 +5,7 @@
 - :class:`OdlPhysics`: a :class:`deepinv.physics.LinearPhysics` from a linear ODL operator.
 - :func:`ray_transform_physics`: CT physics from a ray transform, with FBP as ``A_dagger``.
 - :class:`FilteredBackProjection`: FBP in torch, matching ODL's ``fbp_op``.
+- :class:`GroupElementOperator`: one element of a :mod:`deepinv_ei.transforms` group action.
 - ``BACKENDS``: the registry of backends (``"matrix"``, ``"astra"``, ``"odl"``).
 """
 
@@ -13,11 +14,13 @@ from .fbp import FilteredBackProjection
 from .geometry import as_ray_transform
 from .module import OperatorFunction, OperatorModule
 from .physics import OdlPhysics, RayTransformPhysics, ray_transform_physics
+from .transforms import GroupElementOperator
 
 __all__ = [
     "BACKENDS",
     "DEFAULT_MATRIX_BUDGET",
     "FilteredBackProjection",
+    "GroupElementOperator",
     "OdlPhysics",
     "OperatorFunction",
     "OperatorModule",

@@ -10,14 +10,16 @@ deepinv transform. By default every output image gets its own random group eleme
 - :class:`Reflect` -- flips; :class:`Dihedral` -- the 8 symmetries :math:`D_4` of the square.
 - :class:`Product` -- compositions, also written ``Shift() * Reflect()``.
 
+:meth:`GroupTransform.apply` applies given elements or their exact inverses; the ODL operator
+of one element is :class:`deepinv_ei.odl.GroupElementOperator`. This package needs torch and
+deepinv only.
+
 ``TRANSFORMS`` maps names to classes (tests parametrise over it).
 """
 
 from __future__ import annotations
 
-from deepinv_ei.transforms.base import GroupTransform
-from deepinv_ei.transforms.odl_operator import GroupElementOperator
-from deepinv_ei.transforms.product import Product
+from deepinv_ei.transforms.base import GroupTransform, Product
 from deepinv_ei.transforms.reflect import Dihedral, Reflect
 from deepinv_ei.transforms.rotate import Rotate
 from deepinv_ei.transforms.shift import Shift
@@ -31,7 +33,6 @@ TRANSFORMS: dict[str, type[GroupTransform]] = {
 
 __all__ = [
     "GroupTransform",
-    "GroupElementOperator",
     "Shift",
     "Rotate",
     "Reflect",

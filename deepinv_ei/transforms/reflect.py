@@ -3,50 +3,22 @@ r"""Exact flips and the dihedral group :math:`D_4` of the square."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from deepinv.transform.base import TransformParam
 
-from deepinv_ei.transforms.base import (
-    GroupTransform,
-    Params,
+from deepinv_ei.transforms.base import GroupTransform, Params
+from deepinv_ei.transforms.functional import (
     as_images,
+    as_plain_tensor,
+    by_code,
     cartesian,
+    check_square,
     sample_uniform,
     sample_without_replacement,
 )
-
-
-def by_code(
-    x: torch.Tensor, codes: torch.Tensor, fn: Callable[[torch.Tensor, int], torch.Tensor]
-) -> torch.Tensor:
-    """``out[i] = fn(x[codes == c], c)[...]``: apply ``fn`` once per distinct integer code.
-
-    Per-sample elements of a finite group take few distinct values, so each value's images are
-    moved in one batched call (a single call, without copies, when all codes agree).
-    """
-    values = torch.unique(codes).tolist()
-    if len(values) == 1:
-        out = fn(x, values[0])
-        return out.clone() if out is x else out  # never hand the input back
-    out = torch.empty_like(x)
-    for c in values:
-        idx = (codes == c).nonzero().squeeze(1)
-        out.index_copy_(0, idx, fn(x.index_select(0, idx), c).contiguous())
-    return out
-
-
-def _rot90_where(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x[i]`` by ``k[i]`` quarter turns (:func:`torch.rot90` on dims ``(-2, -1)``)."""
-    return by_code(x, k % 4, lambda v, q: torch.rot90(v, q, dims=(-2, -1)) if q else v)
-
-
-def _check_square(shape: tuple[int, ...], what: str) -> None:
-    H, W = shape[-2:]
-    if H != W:
-        raise ValueError(f"{what} needs square images, got H x W = {H} x {W}")
 
 
 class Reflect(GroupTransform):
@@ -60,11 +32,8 @@ class Reflect(GroupTransform):
     :param bool per_sample: one random subset per output image (default), or, with ``False``,
         ``n_trans`` distinct subsets shared by the batch, drawn as deepinv draws them
         (``Reflect(dim=[-2, -1], n_trans=4, per_sample=False)`` visits the whole group).
-    :param int n_trans: copies per image.
-    :param torch.Generator rng: random generator.
-    :param bool constant_shape: accepted for deepinv compatibility.
-    :param bool flatten_video_input: accept 5-D video input.
-    :param device: device of a generator created here.
+    :param kwargs: the other options of :class:`GroupTransform` (``n_trans``, ``rng``,
+        ``constant_shape``, ``flatten_video_input``, ``device``).
 
     Parameters: ``dims`` (deepinv's format), a float tensor of shape ``(N, d)`` or ``(N, K, d)``
     with ``d = len(dim)``: each row lists the axes to flip, padded with NaN.
@@ -79,26 +48,8 @@ class Reflect(GroupTransform):
               [3., 2.]]]])
     """
 
-    def __init__(
-        self,
-        *args: Any,
-        dim: int | Sequence[int] = (-2, -1),
-        per_sample: bool = True,
-        n_trans: int = 1,
-        rng: torch.Generator | None = None,
-        constant_shape: bool = True,
-        flatten_video_input: bool = True,
-        device: torch.device | str | None = None,
-    ) -> None:
-        super().__init__(
-            *args,
-            n_trans=n_trans,
-            rng=rng,
-            constant_shape=constant_shape,
-            flatten_video_input=flatten_video_input,
-            device=device,
-            per_sample=per_sample,
-        )
+    def __init__(self, *args: Any, dim: int | Sequence[int] = (-2, -1), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         axes = [dim] if isinstance(dim, int) and not isinstance(dim, bool) else dim
         try:
             axes = list(axes)
@@ -179,11 +130,7 @@ class Dihedral(GroupTransform):
 
     deepinv has no namesake; ``Rotate(multiples=90) * Reflect(dim=[-1])`` draws the same set.
 
-    :param bool per_sample: one element per output image (default) or per copy.
-    :param int n_trans: copies per image.
-    :param torch.Generator rng: random generator.
-    :param bool flatten_video_input: accept 5-D video input.
-    :param device: device of a generator created here.
+    Takes the options of :class:`GroupTransform` (``per_sample``, ``n_trans``, ``rng``...).
 
     Parameters: ``k`` (quarter turns) and ``flip`` (0/1), integer tensors of shape ``(N,)`` or
     ``(N, K)``; one left out is 0. Needs square images.
@@ -191,8 +138,8 @@ class Dihedral(GroupTransform):
 
     param_spec = {"k": (), "flip": ()}
 
-    def _check_shape(self, shape: tuple[int, ...]) -> None:
-        _check_square(shape, "Dihedral (D4)")
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        check_square(shape, "Dihedral (D4)")
 
     def _sample(self, n: int, shape: tuple[int, ...], generator: torch.Generator) -> Params:
         return {
@@ -213,7 +160,7 @@ class Dihedral(GroupTransform):
         return torch.zeros_like(like, dtype=torch.long)
 
     def invert_params(self, params: dict) -> dict:
-        k, f = _plain_long(params["k"]), _plain_long(params["flip"])
+        k, f = as_plain_tensor(params["k"]).long(), as_plain_tensor(params["flip"]).long()
         return {**params, "k": torch.where(f.bool(), k, -k) % 4, "flip": f}
 
     def _check_values(self, params: Params) -> None:
@@ -226,7 +173,7 @@ class Dihedral(GroupTransform):
 
     def _act(self, x: torch.Tensor, elems: Params, inverse: bool) -> torch.Tensor:
         imgs, shape = as_images(x)
-        _check_square(shape, "Dihedral (D4)")
+        check_square(shape, "Dihedral (D4)")
         k, f = elems["k"] % 4, elems["flip"]
 
         def act(v: torch.Tensor, code: int) -> torch.Tensor:
@@ -238,8 +185,3 @@ class Dihedral(GroupTransform):
             return torch.rot90(v, q, dims=(-2, -1)) if q else v
 
         return by_code(imgs, 2 * k + f, act).reshape(shape)
-
-
-def _plain_long(p: Any) -> torch.Tensor:
-    t = p.as_subclass(torch.Tensor) if isinstance(p, torch.Tensor) else torch.as_tensor(p)
-    return t.long()

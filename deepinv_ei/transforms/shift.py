@@ -6,11 +6,11 @@ from typing import Any
 
 import torch
 
-from deepinv_ei.transforms.base import (
-    GroupTransform,
-    Params,
+from deepinv_ei.transforms.base import GroupTransform, Params
+from deepinv_ei.transforms.functional import (
     as_images,
     cartesian,
+    check_bool,
     check_finite_number,
     sample_uniform,
     sample_without_replacement,
@@ -35,12 +35,8 @@ class Shift(GroupTransform):
 
     :param float shift_max: maximum shift as a fraction of the height/width (deepinv's meaning).
     :param bool nonzero: exclude offsets :math:`\equiv 0` on each axis, as the EI paper does.
-    :param bool per_sample: one element per output image (``True``) or per copy (``False``).
-    :param int n_trans: copies per image.
-    :param torch.Generator rng: random generator.
-    :param bool constant_shape: accepted for deepinv compatibility (shifts keep the shape).
-    :param bool flatten_video_input: accept 5-D video input.
-    :param device: device of a generator created here.
+    :param kwargs: the options of :class:`GroupTransform` (``n_trans``, ``rng``, ``per_sample``,
+        ``constant_shape``, ``flatten_video_input``, ``device``).
 
     Parameters: ``x_shift`` and ``y_shift``, integer tensors of shape ``(N,)`` or ``(N, K)``;
     one left out is 0 (deepinv's convention), and shorter lists are padded with 0.
@@ -63,30 +59,11 @@ class Shift(GroupTransform):
     param_spec = {"x_shift": (), "y_shift": ()}
 
     def __init__(
-        self,
-        *args: Any,
-        shift_max: float = 1.0,
-        nonzero: bool = False,
-        per_sample: bool = True,
-        n_trans: int = 1,
-        rng: torch.Generator | None = None,
-        constant_shape: bool = True,
-        flatten_video_input: bool = True,
-        device: torch.device | str | None = None,
+        self, *args: Any, shift_max: float = 1.0, nonzero: bool = False, **kwargs: Any
     ) -> None:
-        super().__init__(
-            *args,
-            n_trans=n_trans,
-            rng=rng,
-            constant_shape=constant_shape,
-            flatten_video_input=flatten_video_input,
-            device=device,
-            per_sample=per_sample,
-        )
+        super().__init__(*args, **kwargs)
         self.shift_max = check_finite_number("Shift", "shift_max", shift_max, minimum=0.0)
-        if not isinstance(nonzero, bool):
-            raise TypeError(f"Shift: nonzero must be a bool, got {nonzero!r}")
-        self.nonzero = nonzero
+        self.nonzero = check_bool("Shift", "nonzero", nonzero)
 
     def _offsets(self, size: int) -> torch.Tensor:
         m = int(self.shift_max * size)

@@ -1,15 +1,14 @@
-r"""One group element :math:`T_g` as a linear ODL operator on a 2D ``odl.uniform_discr`` space."""
+r"""One group element :math:`T_g` of a :mod:`deepinv_ei.transforms` action as a linear ODL operator."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import odl
 import torch
 
-if TYPE_CHECKING:
-    from deepinv_ei.transforms.base import GroupTransform
+from deepinv_ei.transforms import GroupTransform
 
 _KINDS = ("forward", "inverse", "adjoint")
 
@@ -18,21 +17,24 @@ class GroupElementOperator(odl.Operator):
     r"""The linear map :math:`x \mapsto T_g x` (or its inverse / transpose) for ONE element :math:`g`.
 
     The domain and range are the same uniform space, whose constant cell-volume weighting cancels
-    in :math:`\langle T_g x, y\rangle = \langle x, T_g^\top y\rangle`, so the ODL adjoint is the plain
-    transpose: the inverse permutation for exact groups, the inverse for orthogonal ones, the
-    autograd transpose otherwise.
+    in :math:`\langle T_g x, y\rangle = \langle x, T_g^\top y\rangle`, so the ODL adjoint is the
+    plain transpose: the inverse permutation for exact groups, the inverse for orthogonal ones,
+    the autograd transpose otherwise. The action is the transform's own
+    (:meth:`~deepinv_ei.transforms.GroupTransform.apply` and
+    :meth:`~deepinv_ei.transforms.GroupTransform.adjoint`), computed in float64.
 
-    :param transform: the :class:`deepinv_ei.transforms.GroupTransform`.
+    :param transform: a :class:`deepinv_ei.transforms.GroupTransform`.
     :param space: 2D :class:`odl.DiscretizedSpace`, shape ``(H, W)``.
     :param dict params: the element's parameters, each with a single entry (scalars accepted).
     :param str kind: ``"forward"``, ``"inverse"`` or ``"adjoint"``.
 
     :Examples:
 
-    >>> import numpy as np, odl, torch
+    >>> import numpy as np, odl
+    >>> from deepinv_ei.odl import GroupElementOperator
     >>> from deepinv_ei.transforms import Shift
     >>> space = odl.uniform_discr([0, 0], [1, 1], (4, 4))
-    >>> op = Shift().as_odl_operator(space, y_shift=1, x_shift=0)
+    >>> op = GroupElementOperator(Shift(), space, {"y_shift": 1, "x_shift": 0})
     >>> x = space.element(np.arange(16.0).reshape(4, 4))
     >>> bool(np.array_equal(op(x).asarray(), np.roll(x.asarray(), 1, axis=0)))
     True
@@ -47,6 +49,11 @@ class GroupElementOperator(odl.Operator):
         params: dict[str, Any],
         kind: str = "forward",
     ) -> None:
+        if not isinstance(transform, GroupTransform):
+            raise TypeError(
+                "transform must be a deepinv_ei.transforms.GroupTransform, got "
+                f"{type(transform).__name__}"
+            )
         if not isinstance(space, odl.DiscretizedSpace) or space.ndim != 2:
             raise TypeError(
                 f"space must be a 2D odl.uniform_discr (DiscretizedSpace), got {space!r}"
@@ -55,13 +62,12 @@ class GroupElementOperator(odl.Operator):
             raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
         self.transform = transform
         self.kind = kind
-        probe = torch.zeros(1, 1, *space.shape, dtype=torch.float64)
         # Validate names, shapes and image size once, with clear errors.
-        transform._check_shape((1, *space.shape))
-        elems, n, k = transform._normalise(probe, params)
+        transform.check_shape((1, *space.shape))
+        elems, n, k = transform.normalise_params(params)
         if n != 1 or k != 1:
             raise ValueError(
-                "as_odl_operator takes the parameters of ONE group element, got shapes "
+                "GroupElementOperator takes the parameters of ONE group element, got shapes "
                 f"{ {key: tuple(torch.as_tensor(v).shape) for key, v in params.items()} }"
             )
         self.params = {key: v.reshape(1, *v.shape[2:]) for key, v in elems.items()}
@@ -71,14 +77,11 @@ class GroupElementOperator(odl.Operator):
         arr = x.asarray()
         t = torch.as_tensor(np.asarray(arr) if not isinstance(arr, torch.Tensor) else arr)
         t = t.to(torch.float64).reshape(1, 1, *self.domain.shape)
-        transform = self.transform
-        apply = {
-            "forward": lambda z: transform._act(z, self.params, inverse=False),
-            "inverse": lambda z: transform._act(z, self.params, inverse=True),
-            "adjoint": lambda z: transform._adjoint_act(z, self.params),
-        }[self.kind]
-        out = apply(t)[0, 0]
-        return self.range.element(out.cpu().numpy())
+        if self.kind == "adjoint":
+            out = self.transform.adjoint(t, **self.params)
+        else:
+            out = self.transform.apply(t, self.params, inverse=self.kind == "inverse")
+        return self.range.element(out[0, 0].cpu().numpy())
 
     @property
     def adjoint(self) -> GroupElementOperator:
