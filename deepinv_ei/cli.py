@@ -1,0 +1,52 @@
+"""The ``deepinv-ei`` command: one entry point, one subcommand per task.
+
+Subcommands live in modules listed in :data:`COMMANDS`; each module defines
+``add_parser(subparsers)`` (registers its sub-parser, with ``help``) and ``run(args)``
+(returns the exit status). A module may set ``PASS_THROUGH = True`` to receive the arguments
+it does not declare in ``args.rest`` (``reproduce`` hands them to the reproduction's own
+command line). The modules are imported only when their subcommand runs or ``--help`` lists
+them, so adding one is one line here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Subcommand name -> module with ``add_parser(subparsers)`` and ``run(args)``.
+COMMANDS: dict[str, str] = {
+    "ingest": "deepinv_ei.commands.ingest",
+    "inspect": "deepinv_ei.commands.inspect",
+    "reproduce": "deepinv_ei.commands.reproduce",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``deepinv-ei`` parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="deepinv-ei",
+        description="Equivariant Imaging for DeepInverse and ODL: ingest measured scans, "
+        "inspect measurement sets, reproduce the paper's results.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module in COMMANDS.items():
+        importlib.import_module(module).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point ``deepinv-ei``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    module = importlib.import_module(COMMANDS[args.command])
+    if getattr(module, "PASS_THROUGH", False):
+        args.rest = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``deepinv-ei`` command (see :mod:`deepinv_ei.cli`)."""
