@@ -140,12 +140,16 @@ class Trainer(dinv.Trainer):
 
     # ------------------------------------------------------------------ time
     def train_seconds(self) -> float:
-        """Seconds spent training (evaluations excluded), this run and the resumed ones."""
-        return self.seconds_before + _clock() - self._t0 - self.eval_seconds
+        """Seconds spent training (evaluations, scores and plots excluded), this run and the
+        resumed ones."""
+        return self.seconds_before + self._now() - self._t0 - self.eval_seconds
 
     def wall_seconds(self) -> float:
         """Wall-clock seconds of the training, this run and the resumed ones."""
-        return self.wall_before + _clock() - self._t0
+        return self.wall_before + self._now() - self._t0
+
+    def _now(self) -> float:
+        return _clock() if self._t_end is None else self._t_end  # frozen once trained
 
     def _folder(self) -> Path | None:
         folder = self.checkpoint_dir if self.checkpoint_dir is not None else self.save_path
@@ -171,6 +175,7 @@ class Trainer(dinv.Trainer):
         if isinstance(sampler, DistributedSampler):
             sampler.set_epoch(self.epoch_start)
         self._t0 = self._epoch_end = self._last_curves = _clock()
+        self._t_end: float | None = None
 
     def train(self):
         """Train (see :meth:`deepinv.Trainer.train`); returns the model. :attr:`stop_reason`
@@ -182,6 +187,7 @@ class Trainer(dinv.Trainer):
         finally:  # a stop shortens these for deepinv's loop only
             self.epochs, self.max_batch_steps = planned
         self._write_history(curves=True)
+        self._t_end = _clock()
         return model
 
     def compute_metrics(self, x, x_net, y, physics, logs, train=True, epoch=None):
@@ -353,6 +359,7 @@ class Trainer(dinv.Trainer):
         folder = self._folder()
         if folder is None or not is_main_process():
             return
+        t = _clock()
         atomic_write_json(
             folder / HISTORY,
             strict_json(
@@ -362,6 +369,7 @@ class Trainer(dinv.Trainer):
         if curves and self.save_curves:
             save_curves(folder / CURVES, self.loss_history, self.history)
             self._last_curves = _clock()
+        self.eval_seconds += _clock() - t  # bookkeeping, not training
 
 
 def save_curves(path: str | Path, loss_history: dict[str, list[float]], history: list[dict]):
