@@ -28,7 +28,7 @@ from deepinv_ei.diagnostics import identifiability
 from deepinv_ei.experiments.reproduce import OutputConflict, RunConfig, run
 from deepinv_ei.experiments.reproduce.cli import config_from_args, main
 from deepinv_ei.experiments.reproduce.outputs import output_lock
-from deepinv_ei.experiments.reproduce.training import CHECKPOINT, load_checkpoint
+from deepinv_ei.training import CHECKPOINT, load_checkpoint
 from deepinv_ei.transforms import Shift
 from deepinv_ei.utils import atomic_save_torch, safe_load_torch
 
