@@ -1,16 +1,15 @@
-"""Tiny measurement sets in the contract's HDF5 layout, simulated from phantoms, for tests."""
+"""Tiny measurement sets simulated from phantoms, written with the package's own writer."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
 from deepinv_ei.data.phantoms import random_phantom
+from deepinv_ei.scan.measurement_set import write_measurement_set
+from deepinv_ei.scan.spec import ScannerSpec, ray_transform_from_spec
 
 
 def parallel_spec(
@@ -19,21 +18,16 @@ def parallel_spec(
     unit: str = "px",
     pixel: float = 1.0,
     det_count: int | None = None,
-) -> dict:
-    return {
-        "geometry": "parallel2d",
-        "unit": unit,
-        "angles": [float(a) for a in angles],
-        "det_count": det_count or int(np.ceil(np.sqrt(2) * size)),
-        "det_pitch": pixel,
-        "det_shift": 0.0,
-        "image_shape": [size, size],
-        "pixel_size": pixel,
-    }
-
-
-def spec_hash(spec: dict) -> str:
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+) -> ScannerSpec:
+    return ScannerSpec(
+        geometry="parallel2d",
+        unit=unit,
+        angles=np.asarray(angles, dtype=np.float64),
+        det_count=det_count or int(np.ceil(np.sqrt(2) * size)),
+        det_pitch=pixel,
+        image_shape=(size, size),
+        pixel_size=pixel,
+    )
 
 
 def phantoms(n: int, size: int, seed: int = 0) -> np.ndarray:
@@ -56,17 +50,16 @@ def write_set(
     det_count: int | None = None,
     I0: float | None = None,
 ) -> dict:
-    """Write ``x`` (slices, H, W; per pixel attenuation in 1/px) as a measurement set whose
-    spec is in ``unit`` with pixel size ``pixel``; returns the spec and the slice split."""
-    from deepinv_ei.training.sets import physics_from_spec_dict
-
+    """Write the slices ``x`` ``(slices, H, W)`` (attenuation ``attenuation * x`` per pixel) as a
+    measurement set whose spec is in ``unit`` with pixel size ``pixel``: ``n_views`` kept views,
+    every ``keep_every``-th of a uniform set over 180 degrees, the others held out. ``sigma``
+    adds Gaussian noise, ``I0`` post-log Poisson noise."""
     size = x.shape[-1]
     all_angles = np.linspace(0, np.pi, n_views * keep_every, endpoint=False)
     kept = np.arange(0, len(all_angles), keep_every)
     held = np.setdiff1d(np.arange(len(all_angles)), kept)
     spec = parallel_spec(size, all_angles[kept], unit, pixel, det_count)
-    spec_all = parallel_spec(size, all_angles, unit, pixel, det_count)
-    physics = physics_from_spec_dict(spec_all)
+    physics = ray_transform_from_spec(spec.with_angles(all_angles))
     # the same physical object whatever the unit: attenuation per unit length = mu_px / pixel
     mu = torch.from_numpy(x)[:, None] * (attenuation / pixel)
     with torch.no_grad():
@@ -79,25 +72,29 @@ def write_set(
     y = y.astype(np.float32)
     val = np.arange(len(x) - n_val, len(x)) if val is None else np.sort(np.asarray(val))
     train = np.setdiff1d(np.arange(len(x)), val)
-    with h5py.File(path, "w") as f:
-        f.create_dataset("y_train", data=y[train][:, :, kept])
-        f.create_dataset("y_test", data=y[val][:, :, kept])
-        f.create_dataset("heldout/y_train", data=y[train][:, :, held])
-        f.create_dataset("heldout/y_test", data=y[val][:, :, held])
-        f.create_dataset("heldout/angles", data=all_angles[held])
-        f.attrs["format"] = "deepinv-ei measurement set"
-        f.attrs["format_version"] = 1
-        f.attrs["spec"] = json.dumps(spec)
-        f.attrs["spec_hash"] = spec_hash(spec)
-        f.attrs["units"] = json.dumps({"length": unit, "image": f"1/{unit}"})
-        f.attrs["train_slices"] = train
-        f.attrs["val_slices"] = val
-        f.attrs["split_seed"] = seed
-        f.attrs["kept_views"] = kept
-        f.attrs["heldout_views"] = held
-        f.attrs["steps"] = "[]"
-        if I0:
-            f.create_dataset("noise/I0", data=np.full((len(x), y.shape[-1]), float(I0)))
-            f["noise"].attrs["model"] = "poisson"
-            f["noise"].attrs["read_noise"] = 0.0
+    noise = {"model": "none"}
+    if I0:
+        noise = {
+            "model": "poisson",
+            "I0": np.full((len(x), y.shape[-1]), float(I0)),
+            "read_noise": 0.0,
+        }
+    write_measurement_set(
+        path,
+        spec,
+        y[train][:, :, kept],
+        y[val][:, :, kept],
+        heldout_train=y[train][:, :, held],
+        heldout_test=y[val][:, :, held],
+        train_slices=train,
+        val_slices=val,
+        split_seed=seed,
+        kept_views=kept,
+        heldout_views=held,
+        heldout_angles=all_angles[held],
+        units={"length": unit, "image": f"1/{unit}"},
+        steps=[],
+        noise=noise,
+        overwrite=True,
+    )
     return {"spec": spec, "train": train, "val": val}

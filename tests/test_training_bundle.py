@@ -14,6 +14,7 @@ import pytest
 import torch
 from learning_sets import phantoms, write_set
 
+from deepinv_ei.cli import main
 from deepinv_ei.training import (
     PRIMARY_SCORE,
     BundleError,
@@ -23,7 +24,6 @@ from deepinv_ei.training import (
     sweep,
     train,
 )
-from deepinv_ei.training.commands import main
 from deepinv_ei.training.sets import all_slices, open_measurement_set
 
 TINY = {"epochs": 2, "minutes": None, "width": 4, "scales": 2, "batch_size": 2, "n_trans": 1}
@@ -53,7 +53,7 @@ def run(scan):
 def test_the_bundle_holds_what_reconstruction_needs(run, scan):
     bundle = load_bundle(run)
     mset = open_measurement_set(scan)
-    assert bundle.spec_hash == mset.spec_hash and bundle.spec == mset.spec_dict
+    assert bundle.spec_hash == mset.spec_hash and bundle.spec == mset.spec.to_dict()
     assert bundle.training_set["sha256"] == mset.sha256
     assert bundle.alpha == 1.0 and bundle.transform == {"name": "rotate", "n_trans": 1}
     assert bundle.architecture["kwargs"]["width"] == 4
@@ -69,7 +69,7 @@ def test_fresh_process_reproduces_validation_bit_for_bit(run, scan, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
     code = (
         "import sys, torch; torch.set_num_threads(1); "
-        "from deepinv_ei.training.commands import main; sys.exit(main(sys.argv[1:]))"
+        "from deepinv_ei.cli import main; sys.exit(main(sys.argv[1:]))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, "reconstruct", str(run), str(scan), "--out", str(out),
@@ -197,7 +197,7 @@ def test_command_line(scan, tmp_path, capsys):
     assert main(args) == 0
     assert load_bundle(out).alpha == 0.0
     summary = json.loads((out / "scores.json").read_text())
-    assert [k for k in summary["history"][0] if "Loss" in k] == ["MCLoss/Ey"]
+    assert list(summary["loss"]) == ["MCLoss/Ey"] and len(summary["loss"]["MCLoss/Ey"]) == 1
     assert main(args) == 2 and "not empty" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", str(scan), "--out", str(out), "--alpha", "1,x"])

@@ -10,6 +10,7 @@ import torch
 from learning_sets import parallel_spec, phantoms
 
 from deepinv_ei.models import EIUNet
+from deepinv_ei.scan.spec import ray_transform_from_spec
 from deepinv_ei.training import (
     DataScaling,
     ScaledReconstructor,
@@ -17,7 +18,6 @@ from deepinv_ei.training import (
     normalised_ei_losses,
     paper_alpha_in_normalised_units,
 )
-from deepinv_ei.training.sets import physics_from_spec_dict
 from deepinv_ei.transforms import Rotate, Shift
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -41,8 +41,8 @@ def ct_case(unit: str, pixel: float, data_scale: float = 1.0):
     """The same 24x24 objects seen by the same scanner, described in ``unit``."""
     x = torch.from_numpy(phantoms(3, 24, seed=1))[:, None].double()
     spec = parallel_spec(24, np.linspace(0, np.pi, 6, endpoint=False), unit, pixel)
-    physics = physics_from_spec_dict(spec)
-    physics_px = physics_from_spec_dict(parallel_spec(24, np.array(spec["angles"])))
+    physics = ray_transform_from_spec(spec)
+    physics_px = ray_transform_from_spec(parallel_spec(24, spec.angles))
     with torch.no_grad():
         y = physics_px.A(x.float()).double() * data_scale  # what the detector measured
     return physics, y

@@ -30,7 +30,9 @@ def _views(text: str) -> list[int]:
     try:
         return [int(v) for v in raw.replace(",", " ").split()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected view indices (a comma list or a file), got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected view indices (a comma list or a file), got {text!r}"
+        ) from None
 
 
 def _offset(text: str) -> float | str:
@@ -39,7 +41,9 @@ def _offset(text: str) -> float | str:
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of pixels or 'auto', got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a number of pixels or 'auto', got {text!r}"
+        ) from None
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -57,7 +61,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     src.add_argument("--angles", help="angles file (text, .npy or file.h5:/path)")
     src.add_argument("--angle-unit", default="deg", choices=("deg", "rad"))
     src.add_argument("--sinograms", help="post-log sinograms instead of projections")
-    src.add_argument("--axes", help="the stored axes in order, e.g. angle,row,col or slice,angle,detector")
+    src.add_argument(
+        "--axes", help="the stored axes in order, e.g. angle,row,col or slice,angle,detector"
+    )
     src.add_argument("--values", choices=("counts", "transmission", "line_integrals"),
                      help="what the projections hold (default: counts with --flats)")  # fmt: skip
     geo = p.add_argument_group("scanner")
@@ -65,7 +71,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                      help="'parallel' (stack of 2-D parallel-beam slices) or a spec file (.toml, .json)")  # fmt: skip
     geo.add_argument("--pixel-size", type=float, help="detector pitch for --geometry parallel")
     geo.add_argument("--unit", choices=("mm", "cm", "m", "px"), help="length unit of --pixel-size")
-    geo.add_argument("--image-shape", type=_shape, help="image grid H,W (default: detector width squared)")
+    geo.add_argument(
+        "--image-shape", type=_shape, help="image grid H,W (default: detector width squared)"
+    )
     pre = p.add_argument_group("pre-processing")
     pre.add_argument("--rows", type=_span, help="keep detector rows (slices) START:STOP")
     pre.add_argument("--bin", type=int, default=1, help="bin N detector pixels (columns and rows)")
@@ -78,10 +86,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                      help="rotation axis offset from the detector centre in detector pixels, or 'auto'")  # fmt: skip
     pre.add_argument("--max-clip-fraction", type=float, default=0.01,
                      help="refuse above this fraction of non-positive or saturated values")  # fmt: skip
-    pre.add_argument("--floor-counts", type=float, default=0.5, help="non-positive counts become this")
-    pre.add_argument("--saturation", type=float, help="saturated raw value (default: dtype maximum)")
+    pre.add_argument(
+        "--floor-counts", type=float, default=0.5, help="non-positive counts become this"
+    )
+    pre.add_argument(
+        "--saturation", type=float, help="saturated raw value (default: dtype maximum)"
+    )
     out = p.add_argument_group("output")
-    out.add_argument("--val-fraction", type=float, default=0.1, help="fraction of validation slices")
+    out.add_argument(
+        "--val-fraction", type=float, default=0.1, help="fraction of validation slices"
+    )
     out.add_argument("--val-slices", type=int, help="number of validation slices (instead)")
     out.add_argument("--split-seed", type=int, default=0)
     out.add_argument("--chunk-size", type=int, default=32, help="views processed at once")

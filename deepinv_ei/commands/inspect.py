@@ -44,8 +44,9 @@ def save_sinogram_png(ms, path: Path, split: str = "train", index: int = 0) -> P
     axes[1].set_axis_off()
     fig.colorbar(im, ax=axes[1], label=ms.units.get("image", ""))
     fig.tight_layout()
-    from deepinv_ei.utils.io import atomic_write_bytes
     import io
+
+    from deepinv_ei.utils.io import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
+from deepinv_ei.scan import sha256_file as file_sha256
 from deepinv_ei.utils import atomic_save_torch, atomic_write_json, safe_load_torch
 
 from .scaling import DataScaling, ScaledReconstructor
-from .sets import file_sha256
 
 __all__ = ["Bundle", "BundleError", "save_bundle", "load_bundle", "library_versions"]
 

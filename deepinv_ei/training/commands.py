@@ -6,8 +6,9 @@ r"""The ``train``, ``sweep`` and ``reconstruct`` subcommands of ``deepinv-ei``.
     deepinv-ei sweep scan.h5 --out run/ --alpha 0.1,1,10
     deepinv-ei reconstruct run/ scan.h5 --out recon.npy      # also .h5 and a TIFF folder
 
-``train`` with a comma list of :math:`\alpha` is ``sweep``. :func:`add_commands` registers
-them on an :mod:`argparse` sub-parser set; :func:`main` runs them on their own.
+``train`` with a comma list of :math:`\alpha` is ``sweep``. The modules
+``deepinv_ei.commands.{train,sweep,reconstruct}`` plug these parsers and runners into
+:mod:`deepinv_ei.cli`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-__all__ = ["add_commands", "main", "parse_alphas"]
+__all__ = [
+    "add_train_parser",
+    "add_sweep_parser",
+    "add_reconstruct_parser",
+    "run_train",
+    "run_reconstruct",
+    "parse_alphas",
+]
 
 
 def parse_alphas(text: str) -> list[float]:
@@ -83,65 +91,88 @@ def _settings(args: argparse.Namespace) -> dict:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``train`` (one alpha) or ``sweep`` (``train`` with a list, or ``sweep``)."""
     from .learn import sweep, train
 
     common = {"overwrite": args.overwrite, "verbose": not args.quiet, **_settings(args)}
     if len(args.alpha) == 1 and args.command == "train":
-        train(args.set, args.out, alpha=args.alpha[0], **common)
-    else:
-        sweep(args.set, args.out, args.alpha, **common)
-    return 0
+        resume = getattr(args, "resume", False)
+        return guarded(
+            args.command,
+            lambda: train(args.set, args.out, alpha=args.alpha[0], resume=resume, **common) and 0,
+        )
+    return guarded(args.command, lambda: sweep(args.set, args.out, args.alpha, **common) and 0)
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
+    """``reconstruct``."""
     from .reconstruct import reconstruct
 
-    reconstruct(
-        args.run,
-        args.input,
-        args.out,
-        fbp=args.fbp,
-        batch=args.batch,
-        device=args.device,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
+    return guarded(
+        "reconstruct",
+        lambda: (
+            reconstruct(
+                args.run,
+                args.input,
+                args.out,
+                fbp=args.fbp,
+                batch=args.batch,
+                device=args.device,
+                overwrite=args.overwrite,
+                progress=not args.quiet,
+            )
+            and 0
+        ),
     )
-    return 0
 
 
-def add_commands(subparsers) -> None:
-    """Register ``train``, ``sweep`` and ``reconstruct`` on ``subparsers`` (from
-    :meth:`argparse.ArgumentParser.add_subparsers`); each sets ``func`` to its runner."""
+def add_train_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``train`` on ``subparsers``."""
     from .learn import DEFAULT_ALPHA
 
     p = subparsers.add_parser("train", help="learn a reconstructor from a measurement set")
     _training_options(p, f"{DEFAULT_ALPHA:g}")
-    p.set_defaults(func=run_train)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    return p
+
+
+def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``sweep`` on ``subparsers``."""
     p = subparsers.add_parser("sweep", help="train one model per alpha and select one")
     _training_options(p, "0.1,1,10")
-    p.set_defaults(func=run_train)
+    return p
+
+
+def add_reconstruct_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``reconstruct`` on ``subparsers``."""
+    from .reconstruct import RECONSTRUCT_BATCH
+
     p = subparsers.add_parser("reconstruct", help="reconstruct a scan with a trained bundle")
     p.add_argument("run", help="bundle folder written by `deepinv-ei train`")
     p.add_argument("input", help="measurement set of the same scanner")
     p.add_argument("--out", required=True, help=".npy, .h5, or a folder (one TIFF per slice)")
     p.add_argument("--fbp", action="store_true", help="also write FBP of every slice")
-    p.add_argument("--batch", type=int, default=8, help="slices per forward pass (default 8)")
+    p.add_argument("--batch", type=int, default=RECONSTRUCT_BATCH, help="slices per forward pass")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=run_reconstruct)
+    return p
+
+
+def guarded(name: str, runner) -> int:
+    """``runner()``, with errors in the settings or the files printed as one line (exit 2)."""
+    try:
+        return runner()
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"deepinv-ei {name}: error: {err}", file=sys.stderr)
+        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one of the subcommands (errors in the settings or the files: a message, exit 2)."""
-    parser = argparse.ArgumentParser(prog="deepinv-ei")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"deepinv-ei {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    """``deepinv-ei`` (see :mod:`deepinv_ei.cli`)."""
+    from deepinv_ei.cli import main as cli_main
+
+    return cli_main(None if argv is None else list(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import math
 import shutil
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ from .bundle import MANIFEST, Bundle, library_versions, save_bundle
 from .reconstruct import RECONSTRUCT_BATCH, reconstruct_slices
 from .scaling import DataScaling, ScaledReconstructor, estimate_scaling, normalised_ei_losses
 from .scores import PRIMARY_SCORE, ValidationScores, linear_reconstructor
-from .sets import all_slices, open_measurement_set, spec_dict_of
+from .sets import all_slices, heldout_validation, open_measurement_set
 
 __all__ = ["LearnConfig", "train", "sweep", "DEFAULT_ALPHA", "estimate_noise_sigma"]
 
@@ -174,7 +173,7 @@ def _noise_setting(cfg: LearnConfig, y: torch.Tensor, noise_stats: dict) -> dict
     return {"model": "gaussian", "sigma": sigma, "source": "I0 and read noise of the set"}
 
 
-def _losses(cfg: LearnConfig, scaling: DataScaling, noise: dict, transform, rng):
+def _losses(cfg: LearnConfig, scaling: DataScaling, noise: dict, transform, rng, device):
     if noise["model"] == "none":
         return normalised_ei_losses(scaling, cfg.alpha, transform), None
     import deepinv as dinv
@@ -182,88 +181,65 @@ def _losses(cfg: LearnConfig, scaling: DataScaling, noise: dict, transform, rng)
     from deepinv_ei.loss import robust_equivariant_imaging
 
     tau = 1e-2 * math.sqrt(scaling.measurement_energy)  # 1% of the measurements' RMS
-    fresh = dinv.physics.GaussianNoise(
-        sigma=noise["sigma"], rng=torch.Generator().manual_seed(cfg.seed)
-    )
+    fresh = dinv.physics.GaussianNoise(sigma=noise["sigma"], rng=rng)
     sure, ei = robust_equivariant_imaging(transform, fresh, alpha=1.0, tau=tau, rng=rng)
     score_sure = robust_equivariant_imaging(
-        transform, fresh, alpha=1.0, tau=tau, rng=torch.Generator().manual_seed(cfg.seed)
+        transform, fresh, alpha=1.0, tau=tau, rng=torch.Generator(device=device)
     )[0]
     return normalised_ei_losses(scaling, cfg.alpha, None, sure, ei), score_sure
 
 
-def _claim(out: Path, overwrite: bool) -> None:
-    if out.exists() and any(out.iterdir()):
+def _claim(out: Path, overwrite: bool, resume: bool) -> None:
+    used = out.exists() and any(out.iterdir())
+    if used and resume:
+        if (out / MANIFEST).exists():
+            raise FileExistsError(f"{out} holds a finished run (its {MANIFEST}); nothing to resume")
+        return
+    if used:
         if not overwrite:
             raise FileExistsError(
-                f"{out} is not empty; choose a fresh --out or pass --overwrite to replace it"
+                f"{out} is not empty; choose a fresh --out, pass --resume to continue an "
+                "interrupted run, or --overwrite to replace it"
             )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _fit(
-    model: torch.nn.Module,
-    physics: Any,
-    losses: list,
-    y: torch.Tensor,
-    cfg: LearnConfig,
-    scores: Callable[[torch.nn.Module], dict[str, float]],
-    select: str | None,
-    device: torch.device,
-    say: Callable[[str], None],
-) -> dict:
-    """The training loop: Adam over shuffled batches, scores after every epoch, the best state
-    by ``select`` kept, early stopping and the time budget."""
+def _fit(model, physics, losses, y, cfg, scores, select, device, out, info, **trainer_kwargs):
+    """Train with the package's :class:`~deepinv_ei.training.Trainer`: Adam, shuffled batches of
+    ``y`` alone, ``scores`` after every epoch, the best checkpoint by ``select`` loaded at the end."""
+    import deepinv as dinv
+
+    from .distributed import shuffled_loader, wrap_ddp
+    from .trainer import Trainer
+
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=1e-8)
-    order_rng = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict] = []
-    best, best_state, since_best = math.inf, None, 0
-    t0 = time.perf_counter()
-    budget = math.inf if cfg.minutes is None else cfg.minutes * 60
-    for epoch in range(cfg.epochs):
-        model.train()
-        perm = torch.randperm(len(y), generator=order_rng)
-        totals: dict[str, float] = {}
-        for start in range(0, len(y), cfg.batch_size):
-            yb = y[perm[start : start + cfg.batch_size]].to(device)
-            x_net = model(yb, physics)
-            values = [
-                loss(x_net=x_net, y=yb, physics=physics, model=model).mean() for loss in losses
-            ]
-            total = sum(values)
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
-            for loss, v in zip(losses, values):
-                totals[loss.log_name] = totals.get(loss.log_name, 0.0) + float(v.detach()) * len(yb)
-        model.eval()
-        entry = {"epoch": epoch + 1, "seconds": round(time.perf_counter() - t0, 2)}
-        entry |= {k: v / len(y) for k, v in totals.items()}
-        entry |= scores(model)
-        history.append(entry)
-        value = entry.get(select, math.nan) if select else math.nan
-        if select and value < best:
-            best, since_best = value, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            since_best += 1
-        say(
-            f"epoch {epoch + 1}: "
-            + ", ".join(f"{k} {v:.4g}" for k, v in entry.items() if k not in ("epoch",))
-        )
-        if cfg.patience is not None and since_best >= cfg.patience:
-            say(f"early stop: {select} has not improved for {cfg.patience} evaluations")
-            break
-        if time.perf_counter() - t0 >= budget:
-            say(f"time budget of {cfg.minutes} min spent")
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    best_epoch = (
-        min(history, key=lambda e: e.get(select, math.inf))["epoch"] if select else len(history)
+    dataset = dinv.datasets.TensorDataset(y=y, use_dict_output=True)
+    trainer = Trainer(
+        model=wrap_ddp(model, info, device),
+        physics=physics,
+        optimizer=optimizer,
+        train_dataloader=shuffled_loader(dataset, cfg.batch_size, info),
+        epochs=cfg.epochs,
+        losses=losses,
+        metrics=None,
+        compute_train_metrics=False,
+        online_measurements=False,
+        device=device,
+        checkpoint_dir=out / "checkpoints",
+        scores=scores,
+        select=select,
+        patience=cfg.patience,
+        minutes=cfg.minutes,
+        threads=cfg.threads,
+        show_progress_bar=False,
+        non_blocking_transfers=device.type == "cuda",
+        **trainer_kwargs,
     )
-    return {"history": history, "best_epoch": best_epoch, "train_seconds": time.perf_counter() - t0}
+    trainer.train()
+    if select is not None:
+        trainer.load_best_model()
+    return trainer
 
 
 def plot_history(path: Path, history: list[dict], reference: dict[str, float]) -> None:
@@ -278,7 +254,7 @@ def plot_history(path: Path, history: list[dict], reference: dict[str, float]) -
     names = [k for k in history[0] if k in reference]
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.0), squeeze=False)
     epochs = [e["epoch"] for e in history]
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes[0], names, strict=True):
         ax.plot(epochs, [e[name] for e in history], label="model")
         ax.axhline(reference[name], color="k", ls="--", lw=1, label="FBP")
         ax.set_title(name, fontsize=9)
@@ -296,6 +272,7 @@ def train(
     out: str | Path,
     *,
     overwrite: bool = False,
+    resume: bool = False,
     verbose: bool = True,
     **settings: Any,
 ) -> dict:
@@ -303,49 +280,54 @@ def train(
     the bundle to ``out`` (see the module documentation).
 
     :param set_path: a measurement set (``deepinv-ei ingest``).
-    :param out: the run folder; must be empty or absent unless ``overwrite``.
+    :param out: the run folder; must be empty or absent unless ``overwrite`` or ``resume``.
     :param bool overwrite: replace the contents of ``out``.
+    :param bool resume: continue the interrupted run in ``out`` from its last checkpoint
+        (refused if it was made with other settings or from another set).
     :param bool verbose: print the scores of every epoch.
     :param settings: the fields of :class:`LearnConfig` (``alpha``, ``transform``, ``minutes``,
         ``device``, ``sigma``, ``seed``, ...).
     :return: the run's summary (also in ``out/scores.json``).
     """
+    from deepinv_ei.models import EIUNet
+
+    from .distributed import barrier, init_distributed
+
     cfg = LearnConfig(**settings)
     out = Path(out)
     mset = open_measurement_set(set_path)  # data errors before the folder is touched
-    _claim(out, overwrite)
-    say = print if verbose else (lambda *a, **k: None)
+    info, device = init_distributed(cfg.device)
+    if info.is_main:
+        _claim(out, overwrite, resume)
+    barrier(info)
+    say = print if verbose and info.is_main else (lambda *a, **k: None)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
-    device = torch.device(cfg.device)
     physics = mset.physics(device)
-    y_train = mset.y("train").float()
-    y_val = mset.y("test").float()
-    held_val = mset.heldout("test")
-    held_physics = mset.heldout_physics(device) if held_val is not None else None
+    y_train, y_val = mset.y("train").float(), mset.y("test").float()
+    held_physics, held_val = heldout_validation(mset, device)
     scaling = estimate_scaling(y_train.to(device), physics)
-    noise = _noise_setting(cfg, y_train, getattr(mset, "noise", {}) or {})
+    noise = _noise_setting(cfg, y_train, mset.noise)
     say(f"data scaling: {scaling}; noise: {noise}")
 
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the initial network and the batch order
     architecture = {
         "name": "EIUNet",
         "kwargs": {"in_channels": 1, "width": cfg.width, "scales": cfg.scales, "batch_norm": True},
     }
-    from deepinv_ei.models import EIUNet
-
     backbone = EIUNet(**architecture["kwargs"], zero_init=True)
     model = ScaledReconstructor(backbone, scaling.scale).to(device)
-    group_rng = torch.Generator().manual_seed(cfg.seed + 1)
-    transform = make_transform(cfg.transform, cfg.n_trans, group_rng)
-    losses, score_sure = _losses(
-        cfg, scaling, noise, transform, torch.Generator().manual_seed(cfg.seed + 2)
-    )
+    generators = {
+        "group": torch.Generator().manual_seed(cfg.seed * 1000 + 1 + info.rank),
+        "probes": torch.Generator(device=device).manual_seed(cfg.seed * 1000 + 2 + info.rank),
+    }
+    transform = make_transform(cfg.transform, cfg.n_trans, generators["group"])
+    losses, score_sure = _losses(cfg, scaling, noise, transform, generators["probes"], device)
     scores = ValidationScores(
         physics,
         y_val,
         held_physics,
-        None if held_val is None else held_val.float(),
+        held_val,
         transform_factory=lambda rng: make_transform(cfg.transform, 1, rng),
         sure=score_sure,
         seed=cfg.seed,
@@ -353,17 +335,43 @@ def train(
     select = PRIMARY_SCORE if held_val is not None else None
     reference = scores(linear_reconstructor)
     say(f"FBP scores: {reference}")
-    fit = _fit(model, physics, losses, y_train, cfg, scores, select, device, say)
+    trainer = _fit(
+        model, physics, losses, y_train, cfg, scores, select, device, out, info,
+        resume=resume,
+        metadata={"settings": asdict(cfg), "set_sha256": mset.sha256},
+        generators=generators,
+        verbose=verbose,
+    )  # fmt: skip
+    barrier(info)
+    if not info.is_main:
+        return {}
     model.eval()
     final = scores(model)
     # the validation slices as `reconstruct` gives them: the whole set, batched alike
     y_all, order = all_slices(mset)
     volume = reconstruct_slices(model, physics, y_all.float(), RECONSTRUCT_BATCH, device)
     val_recon = volume[np.isin(order, np.asarray(mset.val_slices))]
-    spec = spec_dict_of(mset)
+    history = trainer.history
+    best = min(history, key=lambda r: r[select]) if select else history[-1]
+    summary = {
+        "settings": asdict(cfg),
+        "scores": final,
+        "fbp_scores": reference,
+        "select": select,
+        "best_epoch": best["epoch"],
+        "epochs": history[-1]["epoch"],
+        "stop": trainer.stop_reason,
+        "train_seconds": round(trainer.train_seconds(), 2),
+        "val_slices": [int(i) for i in np.asarray(mset.val_slices)],
+        "history": history,
+        "loss": {k: [float(v) for v in h] for k, h in trainer.loss_history.items()},
+    }
+    atomic_write_bytes(out / VALIDATION, _npy(val_recon))
+    atomic_write_json(out / SCORES, summary)
+    plot_history(out / "scores.png", history, reference)
     bundle = Bundle(
         architecture=architecture,
-        spec=spec,
+        spec=mset.spec.to_dict(),
         spec_hash=mset.spec_hash,
         scaling=scaling,
         transform={"name": cfg.transform, "n_trans": cfg.n_trans},
@@ -374,22 +382,8 @@ def train(
         state_dict={k: v.cpu() for k, v in backbone.state_dict().items()},
         versions=library_versions(),
     )
-    atomic_write_bytes(out / VALIDATION, _npy(val_recon))
-    summary = {
-        "settings": asdict(cfg),
-        "scores": final,
-        "fbp_scores": reference,
-        "select": select,
-        "best_epoch": fit["best_epoch"],
-        "epochs": len(fit["history"]),
-        "train_seconds": round(fit["train_seconds"], 2),
-        "val_slices": [int(i) for i in np.asarray(mset.val_slices)],
-        "history": fit["history"],
-    }
-    atomic_write_json(out / SCORES, summary)
-    plot_history(out / "scores.png", fit["history"], reference)
     save_bundle(out, bundle)  # bundle.json last: the folder is complete
-    say(f"best epoch {fit['best_epoch']}: {final}; bundle in {out}")
+    say(f"best epoch {best['epoch']}: {final}; bundle in {out}")
     return summary
 
 
@@ -421,7 +415,7 @@ def sweep(
         LearnConfig(**{**settings, "alpha": a})  # every setting checked before any training
     out = Path(out)
     open_measurement_set(set_path)
-    _claim(out, overwrite)
+    _claim(out, overwrite, resume=False)
     runs = {}
     for a in alphas:
         sub = out / f"alpha_{a:g}"
