@@ -11,8 +11,8 @@ import torch
 
 from deepinv_ei.experiments import ct_study
 from deepinv_ei.experiments.reproduce import RunConfig, get_profile, run
-from deepinv_ei.experiments.reproduce.profiles import apply_overrides
 from deepinv_ei.experiments.reproduce.methods import make_model
+from deepinv_ei.experiments.reproduce.profiles import apply_overrides
 from deepinv_ei.experiments.reproduce.tasks import build_task
 from deepinv_ei.models import EIUNet
 

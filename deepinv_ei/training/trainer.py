@@ -135,8 +135,16 @@ class Trainer(dinv.Trainer):
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("resume=True needs the checkpoint_dir to resume from")
         super().__post_init__()
-        self.history: list[dict] = []
         self.stop_reason: str | None = None
+        self._reset_clocks()
+
+    def _reset_clocks(self) -> None:
+        self.history: list[dict] = []
+        self.seconds_before = self.wall_before = self.eval_seconds = 0.0
+        self.resumed_from_epoch: int | None = None
+        self._scaler_state = None
+        self._t0 = self._epoch_end = self._last_curves = _clock()
+        self._t_end: float | None = None
 
     # ------------------------------------------------------------------ time
     def train_seconds(self) -> float:
@@ -161,12 +169,11 @@ class Trainer(dinv.Trainer):
             torch.set_num_threads(self.threads)
         self.verbose = self.verbose and is_main_process()
         self.show_progress_bar = self.show_progress_bar and is_main_process()
-        self.history = []
-        self.seconds_before = self.wall_before = self.eval_seconds = 0.0
-        self.resumed_from_epoch: int | None = None
-        self._scaler_state = None
+        if not train:  # deepinv's test(): keep the training's history and clocks
+            return super().setup_train(train=train, **kwargs)
+        self._reset_clocks()
         last = None if self._folder() is None else self._folder() / CHECKPOINT
-        if train and self.resume and self.ckpt_pretrained is None and last.exists():
+        if self.resume and self.ckpt_pretrained is None and last.exists():
             self.ckpt_pretrained = str(last)
         super().setup_train(train=train, **kwargs)  # ends with load_model (resume)
         if self._scaler_state is not None and self.scaler.is_enabled():
@@ -175,7 +182,6 @@ class Trainer(dinv.Trainer):
         if isinstance(sampler, DistributedSampler):
             sampler.set_epoch(self.epoch_start)
         self._t0 = self._epoch_end = self._last_curves = _clock()
-        self._t_end: float | None = None
 
     def train(self):
         """Train (see :meth:`deepinv.Trainer.train`); returns the model. :attr:`stop_reason`
