@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "paper's results.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         importlib.import_module(module).add_parser(sub)
     return parser
 

@@ -39,7 +39,9 @@ def test_contract_commands_as_written(workdir, monkeypatch, capsys):
     for expected in ("y_train (5, 1, 3, 32)", "3 kept, 117 held out", "I0 estimate", "clipped: 0"):
         assert expected in out
     with MeasurementSet(workdir / "scan.h5") as ms:
-        assert ms.spec.unit == "mm" and ms.spec.det_pitch == 0.02 and ms.spec.image_shape == (32, 32)
+        assert (
+            ms.spec.unit == "mm" and ms.spec.det_pitch == 0.02 and ms.spec.image_shape == (32, 32)
+        )
     assert main(shlex.split(FAN)) == 0
     assert main(["inspect", "scan.h5"]) == 0
     out = capsys.readouterr().out

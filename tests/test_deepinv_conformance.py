@@ -3,8 +3,8 @@
 deepinv's installed ``tests/test_transform.py`` and ``tests/test_loss.py`` (with the
 ``conftest.py`` and ``dummy.py`` they import) are copied at test time into a temporary folder,
 twice: once unmodified (the baseline) and once with a ``conftest.py`` that replaces
-``deepinv.transform.Shift``/``Rotate``/``Reflect`` and ``deepinv.loss.EILoss``/``MCLoss`` by
-ours. Both copies run in their own pytest process; every case that passes with deepinv's
+``deepinv.transform.Shift``/``Rotate``/``Reflect``, ``deepinv.loss.EILoss``/``MCLoss`` and
+``deepinv.loss.SureGaussianLoss``/``SurePoissonLoss``/``SurePGLoss`` by ours. Both copies run in their own pytest process; every case that passes with deepinv's
 classes must pass with ours. Nothing of deepinv's test suite is stored in this repository.
 """
 
@@ -27,7 +27,11 @@ REPO_ROOT = Path(deepinv_ei.__file__).resolve().parent.parent
 
 TRANSFORMS = {"Shift": "deepinv_ei.transforms", "Rotate": "deepinv_ei.transforms"}
 TRANSFORMS["Reflect"] = "deepinv_ei.transforms"
+# deepinv's name -> the module of ours, and ":name" where ours is called otherwise.
 LOSSES = {"EILoss": "deepinv_ei.loss", "MCLoss": "deepinv_ei.loss"}
+LOSSES["SureGaussianLoss"] = "deepinv_ei.loss:SureGaussian"
+LOSSES["SurePoissonLoss"] = "deepinv_ei.loss:SurePoisson"
+LOSSES["SurePGLoss"] = "deepinv_ei.loss:SurePoissonGaussian"
 
 SUBSTITUTE = """
 
@@ -38,7 +42,9 @@ import deepinv as _dinv
 
 for _module, _names in {table!r}.items():
     for _name, _source in _names.items():
-        setattr(getattr(_dinv, _module), _name, getattr(_importlib.import_module(_source), _name))
+        _path, _, _ours = _source.partition(":")
+        _class = getattr(_importlib.import_module(_path), _ours or _name)
+        setattr(getattr(_dinv, _module), _name, _class)
 """
 
 CHECK = """
@@ -50,7 +56,8 @@ import deepinv as dinv
 def test_zz_classes_are_substituted():
     for module, names in {table!r}.items():
         for name, source in names.items():
-            ours = getattr(importlib.import_module(source), name)
+            path, _, our_name = source.partition(":")
+            ours = getattr(importlib.import_module(path), our_name or name)
             assert getattr(getattr(dinv, module), name) is ours, (module, name)
 """
 
@@ -77,15 +84,23 @@ FAST_TRANSFORM_CASES = (
     ]
 )
 
-# The cases of test_loss.py that build an EILoss or an MCLoss.
+# The cases of test_loss.py that build an EILoss, an MCLoss or a SURE loss.
+SURE_NOISES = (
+    "Gaussian",
+    "Poisson",
+    "PoissonGaussian",
+    "GaussianUnknown",
+    "PoissonGaussianUnknown",
+)
 LOSS_CASES = [
     "test_losses[device0-mcei]",
     "test_losses[device0-mcei-scale]",
     "test_losses[device0-mcei-homography]",
     "test_losses[device0-es]",
     "test_stacked_loss[device0]",
+    *(f"test_sure[device0-{noise}]" for noise in SURE_NOISES),
 ]
-FAST_LOSS_CASES = ["test_stacked_loss[device0]"]
+FAST_LOSS_CASES = ["test_stacked_loss[device0]", "test_sure[device0-PoissonGaussian]"]
 
 
 def _prepare(folder: Path, test_files: list[str], table: dict | None) -> None:
@@ -191,4 +206,4 @@ def test_deepinv_loss_tests_ei_mc_cases(tmp_path):
     table = {"loss": LOSSES, "transform": TRANSFORMS}
     theirs, ours = _compare(tmp_path, "test_loss.py", table, LOSS_CASES)
     assert set(FAST_LOSS_CASES) <= {c for c, o in theirs.items() if o == "passed"}
-    assert sum(o == "passed" for o in ours.values()) >= 4
+    assert sum(o == "passed" for o in ours.values()) >= 9

@@ -15,7 +15,7 @@ from deepinv_ei.scan.preprocess import (
     select_views,
     shift_detector,
 )
-from deepinv_ei.scan.readers import ArrayStack, PROJECTION_AXES
+from deepinv_ei.scan.readers import PROJECTION_AXES, ArrayStack
 
 
 def as_stack(a):
@@ -52,7 +52,9 @@ def test_flats_not_above_darks_or_zero_refused():
         FlatDarkCorrection(np.zeros((2, 2)), dark, flat_name="f.tif")
     flat = np.full((2, 2), 50.0)
     flat[1, 0] = 10.0
-    with pytest.raises(ValueError, match=r"f\*\.tif: expected flats above darks.*1 of 4 pixels.*row 1, col 0"):
+    with pytest.raises(
+        ValueError, match=r"f\*\.tif: expected flats above darks.*1 of 4 pixels.*row 1, col 0"
+    ):
         FlatDarkCorrection(flat, dark, flat_name="f*.tif")
 
 

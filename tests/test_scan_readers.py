@@ -106,7 +106,9 @@ def test_hdf5_dataset_and_missing_path_lists_contents(tmp_path):
         f["entry/proj"] = DATA
     stack = open_stack(f"{tmp_path / 'd.h5'}:/entry/proj")
     np.testing.assert_array_equal(stack.read(0, 2), DATA[:2])
-    with pytest.raises(ValueError, match=r"'/entry/data' does not exist; the file holds /entry/proj \(5, 3, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"'/entry/data' does not exist; the file holds /entry/proj \(5, 3, 4\)"
+    ):
         open_stack(f"{tmp_path / 'd.h5'}:/entry/data")
     with pytest.raises(ValueError, match="name the dataset"):
         open_stack(tmp_path / "d.h5")
@@ -142,7 +144,9 @@ def test_nan_or_inf_in_float_data_refused(tmp_path):
     np.save(tmp_path / "s.npy", data)
     stack = open_stack(tmp_path / "s.npy", kind="sinograms")
     stack.read(0, 3)  # the chunks before are fine
-    with pytest.raises(ValueError, match=r"s\.npy: expected finite numbers.*slice 3, angle 1, detector 2"):
+    with pytest.raises(
+        ValueError, match=r"s\.npy: expected finite numbers.*slice 3, angle 1, detector 2"
+    ):
         stack.read(2, 5)
 
 

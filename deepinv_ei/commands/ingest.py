@@ -98,7 +98,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     out.add_argument("--val-slices", type=int, help="number of validation slices (instead)")
     out.add_argument("--split-seed", type=int, default=0)
-    out.add_argument("--chunk-size", type=int, default=32, help="views processed at once")
+    out.add_argument(
+        "--chunk-size", type=int, help="views processed at once (default: 16 MiB of float64)"
+    )
     out.add_argument("--out", required=True, help="the measurement set to write (.h5)")
     out.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     out.add_argument("--quiet", action="store_true", help="no progress bar or summary")

@@ -5,12 +5,13 @@ r"""Equivariant imaging losses as :class:`deepinv.loss.Loss`.
   :class:`REILoss` and :func:`robust_equivariant_imaging` (CVPR 2022).
 
 :class:`EILoss` and :class:`MCLoss` are drop-ins for deepinv's namesakes (same arguments, same
-values); the SURE and REI losses return one value per sample. Every loss accepts a linear ODL
-operator as ``physics`` and is logged by :class:`deepinv.Trainer` under a distinct, descriptive name.
+values); the SURE losses are deepinv's, with the noise levels read from the physics; the SURE and
+REI losses return one value per sample. Every loss accepts a linear ODL operator as ``physics``;
+:class:`NamedLoss` gives a loss a log name of its own in :class:`deepinv.Trainer`.
 """
 
 from .base import NamedLoss, as_physics
-from .ei import EILoss, equivariant_imaging, mse_per_sample
+from .ei import EILoss, equivariant_imaging
 from .mc import MCLoss
 from .rei import REILoss, robust_equivariant_imaging
 from .sure import (
@@ -19,6 +20,7 @@ from .sure import (
     SureLoss,
     SurePoisson,
     SurePoissonGaussian,
+    sure_class,
     sure_loss,
 )
 
@@ -28,12 +30,12 @@ __all__ = [
     "EILoss",
     "MCLoss",
     "equivariant_imaging",
-    "mse_per_sample",
     "SureLoss",
     "SureGaussian",
     "SurePoisson",
     "SurePoissonGaussian",
     "SURE_LOSSES",
+    "sure_class",
     "sure_loss",
     "REILoss",
     "robust_equivariant_imaging",

@@ -1,81 +1,93 @@
-r"""Shared machinery of the losses: log names, physics resolution, per-sample physics.
-
-:class:`deepinv.Trainer` names every loss in its logs and in its loss history by
-``loss.__class__.__name__``, so two :class:`~deepinv_ei.loss.EILoss` with different
-transforms or weights would be merged into one entry. :class:`NamedLoss` gives each
-instance a distinct, descriptive class name (a cached subclass per name) without any
-change to the Trainer.
-"""
+r"""Shared machinery of the losses: argument checks, physics resolution, per-sample physics,
+and log names for :class:`deepinv.Trainer`."""
 
 from __future__ import annotations
 
 import itertools
+import math
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from deepinv.loss import Loss
 
-__all__ = ["NamedLoss", "as_physics", "has_per_sample_params"]
-
-# One subclass per (base class, name), so that equal names give equal classes.
-_NAMED_CLASSES: dict[tuple[type, str], type] = {}
+__all__ = ["NamedLoss", "as_physics", "has_per_sample_params", "check_weight", "check_metric"]
 
 
-def _named_subclass(base: type, name: str) -> type:
-    key = (base, name)
-    if key not in _NAMED_CLASSES:
-        cls = type(name, (base,), {"__module__": base.__module__, "__doc__": base.__doc__})
-        cls._named_base = base
-        _NAMED_CLASSES[key] = cls
-    return _NAMED_CLASSES[key]
+def check_weight(owner: str, weight: Any) -> float:
+    """A finite, non-negative loss weight (a real number or a one-element tensor)."""
+    if isinstance(weight, torch.Tensor) and weight.numel() == 1 and not weight.is_complex():
+        weight = float(weight)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise TypeError(f"{owner}: weight must be a real number, got {type(weight).__name__}")
+    if not math.isfinite(weight) or weight < 0:
+        raise ValueError(f"{owner}: weight must be a finite number >= 0, got {weight!r}")
+    return float(weight)
 
 
-def _rebuild_named(base: type, name: str) -> NamedLoss:
-    # Pickle/deepcopy entry point: a bare instance of the named subclass; the state is
-    # restored afterwards by ``torch.nn.Module.__setstate__``.
-    return object.__new__(_named_subclass(base, name))
+def check_metric(owner: str, metric: Any) -> Callable:
+    """``metric`` itself, or deepinv's default :class:`torch.nn.MSELoss` for ``None``."""
+    if metric is None:
+        return torch.nn.MSELoss()
+    if not callable(metric):
+        raise TypeError(
+            f"{owner}: metric must be callable (a deepinv Metric or a torch.nn.Module) or None, "
+            f"got {type(metric).__name__}"
+        )
+    return metric
+
+
+# One class per log name, so that equal names give equal classes.
+_NAMED_CLASSES: dict[str, type] = {}
 
 
 class NamedLoss(Loss):
-    r"""A :class:`deepinv.loss.Loss` whose class name is its log name.
+    r"""A loss that :class:`deepinv.Trainer` logs under a name of its own.
 
-    Subclasses implement :meth:`default_name`; a user-given ``name`` overrides it. The
-    instance keeps being an instance of its class (``isinstance`` works) and can be
-    pickled and deep-copied.
+    The Trainer keys its logs and ``loss_history`` by ``loss.__class__.__name__`` (deepinv
+    names losses by their class), so two losses of one class, say two
+    :class:`~deepinv_ei.loss.EILoss` with other transforms, share one entry. ``NamedLoss(loss,
+    name)`` wraps ``loss`` in an instance of a class called ``name`` (made once per name, a
+    subclass of :class:`NamedLoss`) whose value, gradient and model adaptation are those of
+    ``loss``. It pickles and deep-copies as the pair ``(loss, name)``.
 
-    :param str name: name under which :class:`deepinv.Trainer` logs the loss; ``None``
-        for :meth:`default_name`.
+    :param deepinv.loss.Loss loss: the wrapped loss, kept as :attr:`loss`.
+    :param str name: the log name.
+
+    :Example:
+
+    >>> import deepinv as dinv
+    >>> from deepinv_ei.loss import EILoss, NamedLoss
+    >>> rotations = NamedLoss(EILoss(dinv.transform.Rotate(), weight=1), "EI-rotate")
+    >>> type(rotations).__name__, isinstance(rotations, NamedLoss), rotations.loss.weight
+    ('EI-rotate', True, 1.0)
     """
 
-    _named_base: type | None = None
+    def __new__(cls, loss: Loss, name: str):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"NamedLoss: name must be a non-empty str, got {name!r}")
+        if name not in _NAMED_CLASSES:
+            _NAMED_CLASSES[name] = type(name, (NamedLoss,), {"__module__": __name__})
+        return super().__new__(_NAMED_CLASSES[name])
 
-    def __init__(self, name: str | None = None):
+    def __init__(self, loss: Loss, name: str):
         super().__init__()
-        if name is not None and (not isinstance(name, str) or not name):
-            raise TypeError(f"name must be a non-empty str or None, got {name!r}")
-        self._log_name = name
+        if not isinstance(loss, Loss):
+            raise TypeError(f"NamedLoss: loss must be a deepinv.loss.Loss, got {type(loss)}")
+        self.loss = loss
 
-    def default_name(self) -> str:
-        """Descriptive name built from the loss' settings (hook for subclasses)."""
-        return type(self).__name__
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """The wrapped loss' value."""
+        return self.loss(*args, **kwargs)
 
-    def _finalise_name(self) -> None:
-        """Switch to the named subclass; call at the end of a subclass' ``__init__``."""
-        base = self._named_base or type(self)
-        name = self._log_name or self.default_name()
-        if name != base.__name__:
-            self.__class__ = _named_subclass(base, name)
-        self._log_name = name
+    def adapt_model(self, model: torch.nn.Module, **kwargs: Any) -> torch.nn.Module:
+        """The wrapped loss' model adaptation."""
+        return self.loss.adapt_model(model, **kwargs)
 
-    @property
-    def log_name(self) -> str:
-        """The name shown in :class:`deepinv.Trainer` logs (``type(self).__name__``)."""
-        return type(self).__name__
-
-    def __reduce_ex__(self, protocol: int):
-        base = self._named_base or type(self)
-        return (_rebuild_named, (base, type(self).__name__), self.__getstate__())
+    def __reduce__(self):
+        # The class is made at run time: rebuild through the constructor, not by class name.
+        return NamedLoss, (self.loss, type(self).__name__)
 
 
 # Wrapping an ODL operator builds backends (e.g. ASTRA geometries): do it once per operator.

@@ -2,52 +2,19 @@ r"""The equivariant imaging (EI) loss of Chen, Tachella & Davies (ICCV 2021)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
+from deepinv.loss import Loss
 
-from .base import NamedLoss, as_physics, has_per_sample_params
+from .base import as_physics, check_metric, check_weight, has_per_sample_params
+from .mc import MCLoss
 
-__all__ = ["EILoss", "mse_per_sample", "check_weight", "check_metric"]
-
-
-def mse_per_sample(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    r"""Mean squared error of each sample, :math:`\frac{1}{n}\|\hat x_i - x_i\|_2^2`, shape ``(B,)``."""
-    return (x_hat - x).pow(2).reshape(x.shape[0], -1).mean(1)
+__all__ = ["EILoss", "equivariant_imaging"]
 
 
-def check_weight(owner: str, weight: Any) -> float:
-    """A finite, non-negative loss weight (a real number or a one-element tensor)."""
-    if isinstance(weight, torch.Tensor) and weight.numel() == 1 and not weight.is_complex():
-        weight = float(weight)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-        raise TypeError(f"{owner}: weight must be a real number, got {type(weight).__name__}")
-    if not math.isfinite(weight) or weight < 0:
-        raise ValueError(f"{owner}: weight must be a finite number >= 0, got {weight!r}")
-    return float(weight)
-
-
-def check_metric(owner: str, metric: Any) -> Callable:
-    """``metric`` itself, or deepinv's default :class:`torch.nn.MSELoss` for ``None``."""
-    if metric is None:
-        return torch.nn.MSELoss()
-    if not callable(metric):
-        raise TypeError(
-            f"{owner}: metric must be callable (a deepinv Metric or a torch.nn.Module) or None, "
-            f"got {type(metric).__name__}"
-        )
-    return metric
-
-
-def _transform_label(transform: Any) -> str:
-    label = type(transform).__name__
-    n_trans = getattr(transform, "n_trans", None)
-    return f"{label}x{n_trans}" if isinstance(n_trans, int) and n_trans != 1 else label
-
-
-class EILoss(NamedLoss):
+class EILoss(Loss):
     r"""Equivariant imaging loss; a drop-in for :class:`deepinv.loss.EILoss`.
 
     With the reconstruction :math:`x_1 = f(y)` (``x_net``) and a random group element
@@ -68,9 +35,8 @@ class EILoss(NamedLoss):
     Additions to deepinv's loss (keyword-only): the physics may be a linear ODL operator; if
     it carries per-sample parameters (a mask or a noise level per image), the copies are
     measured and reconstructed one group of ``B`` at a time, each copy with the parameters of
-    its own image; the fresh noise may be given; and :class:`deepinv.Trainer` logs the loss
-    under a descriptive class name, e.g. ``EILoss(Shift, weight=10)``, so that two EI losses
-    are not merged (``name=`` chooses it).
+    its own image; and the fresh noise may be given. :class:`deepinv.Trainer` logs it as
+    ``EILoss``; wrap a second EI loss in :class:`~deepinv_ei.loss.NamedLoss` to log it apart.
 
     :param transform: the group action :math:`T_g`, a :class:`deepinv.transform.Transform`
         (or any callable mapping ``(B, ...)`` to ``(n*B, ...)`` copy-major).
@@ -83,7 +49,6 @@ class EILoss(NamedLoss):
         physics' own (only with ``apply_noise``).
     :param bool per_sample_physics: process the copies one group at a time; ``None``
         detects per-sample physics parameters (see :func:`has_per_sample_params`).
-    :param str name: log name; ``None`` for a descriptive default.
 
     :Example:
 
@@ -93,8 +58,6 @@ class EILoss(NamedLoss):
     ...                                   rng=torch.Generator().manual_seed(0))
     >>> model = lambda y, physics: physics.A_adjoint(y)
     >>> loss = EILoss(dinv.transform.Shift(n_trans=2), dinv.metric.MSE(), weight=10.0)
-    >>> type(loss).__name__
-    'EILoss(Shiftx2, weight=10)'
     >>> y = physics(torch.rand(3, 1, 8, 8))
     >>> loss(x_net=model(y, physics), physics=physics, model=model).shape  # metric per row
     torch.Size([6])
@@ -112,9 +75,8 @@ class EILoss(NamedLoss):
         *,
         noise_model: Callable[[torch.Tensor], torch.Tensor] | None = None,
         per_sample_physics: bool | None = None,
-        name: str | None = None,
     ):
-        super().__init__(name=name)
+        super().__init__()
         if not callable(transform):
             raise TypeError(
                 f"EILoss: transform must be a callable such as a deepinv.transform.Transform, "
@@ -143,7 +105,6 @@ class EILoss(NamedLoss):
         self.no_grad = no_grad
         self.noise_model = noise_model
         self.per_sample_physics = per_sample_physics
-        self._finalise_name()
 
     @property
     def transform(self) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -154,10 +115,6 @@ class EILoss(NamedLoss):
     def apply_noise(self) -> bool:
         """Whether the copies are measured with noise (deepinv's attribute is ``noise``)."""
         return self.noise
-
-    def default_name(self) -> str:
-        extras = "" if not self.no_grad else ", no_grad"
-        return f"EILoss({_transform_label(self.T)}, weight={self.weight:g}{extras})"
 
     def _measure(self, x: torch.Tensor, physics: Any) -> torch.Tensor:
         """Measurements of ``x`` (hook): clean, with the physics' noise, or a given noise."""
@@ -214,7 +171,7 @@ def equivariant_imaging(
     alpha: float,
     mc_metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     **ei_kwargs: Any,
-) -> list[NamedLoss]:
+) -> list[Loss]:
     r"""The EI objective of the ICCV paper as a pair of losses.
 
     .. math::
@@ -231,8 +188,6 @@ def equivariant_imaging(
     >>> import deepinv as dinv
     >>> from deepinv_ei.loss import equivariant_imaging
     >>> [type(loss).__name__ for loss in equivariant_imaging(dinv.transform.Shift(), 10)]
-    ['MCLoss', 'EILoss(Shift, weight=10)']
+    ['MCLoss', 'EILoss']
     """
-    from .mc import MCLoss
-
     return [MCLoss(metric=mc_metric), EILoss(transform, weight=alpha, **ei_kwargs)]

@@ -6,25 +6,24 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from deepinv.loss import Loss
 
-from .base import NamedLoss, as_physics
-from .ei import check_metric
+from .base import as_physics, check_metric
 
 __all__ = ["MCLoss"]
 
 
-class MCLoss(NamedLoss):
+class MCLoss(Loss):
     r"""Measurement consistency loss :math:`\ell(A f(y), y)`; a drop-in for
     :class:`deepinv.loss.MCLoss`.
 
     With the default metric (:class:`torch.nn.MSELoss`, as in deepinv) it is
     :math:`\frac{1}{Bm}\sum_i\|A\hat x_i - y_i\|_2^2`, a scalar; it returns whatever the metric
     returns (one value per sample for :class:`deepinv.metric.MSE`). On its own it cannot learn
-    the nullspace of :math:`A`; the EI term supplies it. Additions: the physics may be a
-    linear ODL operator, and ``name=`` sets the log name.
+    the nullspace of :math:`A`; the EI term supplies it. Addition: the physics may be a
+    linear ODL operator.
 
     :param metric: ``metric(A x_net, y)``; ``None`` for :class:`torch.nn.MSELoss`.
-    :param str name: log name for :class:`deepinv.Trainer`; ``None`` for ``"MCLoss"``.
 
     :Example:
 
@@ -41,13 +40,10 @@ class MCLoss(NamedLoss):
     def __init__(
         self,
         metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-        *,
-        name: str | None = None,
     ):
-        super().__init__(name=name)
+        super().__init__()
         self._name = "mc"
         self.metric = check_metric("MCLoss", metric)
-        self._finalise_name()
 
     def forward(self, y: torch.Tensor, x_net: torch.Tensor, physics: Any, **kwargs: Any):
         r"""Compute the MC loss.

@@ -6,15 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from deepinv.loss import Loss
 
-from .base import NamedLoss
-from .ei import EILoss, _transform_label
-from .sure import SureLoss, SurePoissonGaussian, sure_loss
+from .ei import EILoss
+from .sure import SureLoss, sure_class, sure_loss
 
 __all__ = ["REILoss", "robust_equivariant_imaging"]
 
 
-class REILoss(NamedLoss):
+class REILoss(Loss):
     r"""Robust EI: SURE on the noisy measurements plus EI on re-noised measurements.
 
     .. math::
@@ -39,7 +39,6 @@ class REILoss(NamedLoss):
         mixed noise).
     :param metric: EI metric, :class:`torch.nn.MSELoss` by default (as deepinv's EI loss).
     :param torch.Generator rng: generator of the SURE probes.
-    :param str name: log name.
     :param sure_kwargs: further arguments of the SURE loss (e.g. ``tau2``, ``sigma``).
 
     :Example:
@@ -50,7 +49,7 @@ class REILoss(NamedLoss):
     ...                                   noise_model=dinv.physics.GaussianNoise(0.05))
     >>> loss = REILoss(dinv.transform.Shift(), noise="gaussian", alpha=2.0)
     >>> [type(term).__name__ for term in loss.losses()]
-    ['SureGaussian', 'EILoss(Shift, weight=2)']
+    ['SureGaussian', 'EILoss']
     >>> model = lambda y, physics: physics.A_adjoint(y)
     >>> y = physics(torch.rand(2, 1, 8, 8))
     >>> loss(y=y, x_net=model(y, physics), physics=physics, model=model).shape
@@ -65,21 +64,15 @@ class REILoss(NamedLoss):
         tau: float = 1e-2,
         metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         rng: torch.Generator | None = None,
-        name: str | None = None,
         **sure_kwargs: Any,
     ):
-        super().__init__(name=name)
-        step = {"tau1": tau} if _sure_class(noise) is SurePoissonGaussian else {"tau": tau}
-        self.sure: SureLoss = sure_loss(noise, rng=rng, **{**step, **sure_kwargs})
+        super().__init__()
+        step = sure_class(noise).step  # tau is the first-order step: tau1 for mixed noise
+        self.sure: SureLoss = sure_loss(noise, rng=rng, **{step: tau, **sure_kwargs})
         fresh_noise = None if isinstance(noise, str) else noise
         self.ei = EILoss(transform, metric, True, alpha, noise_model=fresh_noise)
-        self._finalise_name()
 
-    def default_name(self) -> str:
-        noise = type(self.sure).__name__.removeprefix("Sure")
-        return f"REILoss({noise}, {_transform_label(self.ei.transform)}, alpha={self.ei.weight:g})"
-
-    def losses(self) -> list[NamedLoss]:
+    def losses(self) -> list[Loss]:
         """The two terms ``[SURE, alpha * EI]``, for a Trainer's ``losses=`` list."""
         return [self.sure, self.ei]
 
@@ -105,22 +98,11 @@ class REILoss(NamedLoss):
         return sure + ei
 
 
-def _sure_class(noise: Any) -> type | None:
-    from .sure import SURE_LOSSES
-
-    if isinstance(noise, str):
-        return SURE_LOSSES.get(noise)
-    for loss_class in SURE_LOSSES.values():
-        if isinstance(noise, loss_class.noise_class):
-            return loss_class
-    return None
-
-
 def robust_equivariant_imaging(
     transform: Callable[[torch.Tensor], torch.Tensor],
     noise: str | torch.nn.Module,
     alpha: float,
     **kwargs: Any,
-) -> list[NamedLoss]:
+) -> list[Loss]:
     r"""The REI objective as a pair ``[SURE, EILoss(weight=alpha)]`` (see :class:`REILoss`)."""
     return REILoss(transform, noise, alpha=alpha, **kwargs).losses()

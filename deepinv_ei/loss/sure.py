@@ -1,57 +1,19 @@
-r"""Stein's unbiased risk estimates (SURE) of the measurement-domain error.
+r"""Stein's unbiased risk estimates (SURE) with noise levels read from the physics.
 
-For measurements :math:`y` of :math:`\mu = Ax` with :math:`m` entries per sample and a
-reconstructor :math:`f`, write :math:`h(y) = A f(y)`. Each loss below returns, per sample,
-an estimate whose expectation over the noise (and over the Monte-Carlo probes
-:math:`b`) is the clean-measurement error
+For measurements :math:`y` of :math:`Ax` with :math:`m` entries per sample and a reconstructor
+:math:`f`, deepinv's :class:`~deepinv.loss.SureGaussianLoss`,
+:class:`~deepinv.loss.SurePoissonLoss` and :class:`~deepinv.loss.SurePGLoss` estimate, per
+sample and from :math:`y` alone, the clean-measurement error
 
 .. math::
 
-    \mathbb{E}\,\frac{1}{m}\|h(y) - \mu\|_2^2 ,
+    \mathbb{E}\,\frac{1}{m}\|A f(y) - Ax\|_2^2
 
-computed from :math:`y` alone. The divergences are estimated by finite differences along
-random probes (Ramani et al., 2008):
-:math:`\sum_i \partial_i h_i(y) \approx \frac{1}{\tau} b^\top (h(y+\tau b) - h(y))` with
-:math:`\mathbb{E}\, b b^\top = I`.
-
-- Gaussian, :math:`y = \mu + \epsilon`, :math:`\epsilon \sim \mathcal{N}(0, \sigma^2 I)`:
-
-  .. math::
-
-      \frac{1}{m}\|h(y) - y\|^2 - \sigma^2 + \frac{2\sigma^2}{m\tau} b^\top (h(y+\tau b) - h(y)),
-      \quad b \sim \mathcal{N}(0, I).
-
-  Exactly unbiased for every (weakly) differentiable :math:`h` as :math:`\tau \to 0`, and
-  for every :math:`\tau` when :math:`h` is affine.
-
-- Poisson, :math:`y = \gamma z`, :math:`z \sim \mathcal{P}(\mu/\gamma)`:
-
-  .. math::
-
-      \frac{1}{m}\|h(y) - y\|^2 - \frac{\gamma}{m} 1^\top y
-      + \frac{2\gamma}{m\tau} (b \odot y)^\top (h(y+\tau b) - h(y)),
-      \quad b \in \{\pm 1\}^m \text{ uniform}.
-
-  Uses :math:`\mathbb{E}[\mu_i h_i(y)] = \mathbb{E}[y_i h_i(y - \gamma e_i)]` to first order,
-  so it is exactly unbiased when :math:`h` is affine.
-
-- Poisson--Gaussian, :math:`y = \gamma z + \epsilon` (Le Montagner et al., 2014):
-
-  .. math::
-
-      \frac{1}{m}\|h(y) - y\|^2 - \frac{\gamma}{m} 1^\top y - \sigma^2
-      + \frac{2}{m\tau_1} (b_1 \odot (\gamma y + \sigma^2))^\top (h(y+\tau_1 b_1) - h(y))
-      - \frac{2\gamma\sigma^2}{m\tau_2^2} b_2^\top (h(y+\tau_2 b_2) + h(y-\tau_2 b_2) - 2h(y)),
-
-  with :math:`b_1 \sim \mathcal{N}(0, I)` and :math:`b_2` i.i.d. with
-  :math:`\mathbb{E} b_2 = 0`, :math:`\mathbb{E} b_2^2 = \mathbb{E} b_2^3 = 1`, so that the
-  last term estimates :math:`\sum_i \partial_{ii}^2 h_i` (a Rademacher :math:`b_2` has
-  :math:`\mathbb{E} b_2^3 = 0` and would estimate zero).
-
-The constants (:math:`-\sigma^2`, :math:`-\frac{\gamma}{m}1^\top y`) make the estimate
-target :math:`\frac1m\|h(y)-\mu\|^2` itself rather than :math:`\frac1m\|h(y)-y\|^2`; note
-that the CVPR 2022 formula for the mixed case as often quoted omits
-:math:`-\frac{\gamma}{m}1^\top y`, which biases it by :math:`\gamma\,\bar\mu`.
+(exactly for every finite-difference step :math:`\tau` when :math:`f` is affine in :math:`y`).
+The losses here are those classes, with the same values and options (``unsure``, ``B``...),
+plus the noise levels: a level left at ``None`` is read, at every call, from the physics'
+noise model (or a given one), and may be a scalar or one value per sample. The steps, levels
+and noise model are checked at construction, and the physics may be a linear ODL operator.
 """
 
 from __future__ import annotations
@@ -61,9 +23,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from deepinv.loss import Loss, SureGaussianLoss, SurePGLoss, SurePoissonLoss
 from deepinv.physics import GaussianNoise, PoissonGaussianNoise, PoissonNoise
 
-from .base import NamedLoss, as_physics
+from .base import as_physics
 
 __all__ = [
     "SureLoss",
@@ -71,149 +34,83 @@ __all__ = [
     "SurePoisson",
     "SurePoissonGaussian",
     "SURE_LOSSES",
+    "sure_class",
     "sure_loss",
-    "probe_divergence",
-    "probe_second_divergence",
 ]
 
 Level = float | torch.Tensor | None
 
-# Probe law for second derivatives: two atoms with E b = 0, E b^2 = 1, E b^3 = 1.
-_SKEW_P = 0.5 + 0.5 * math.sqrt(0.2)
-_SKEW_LOW = -math.sqrt((1 - _SKEW_P) / _SKEW_P)  # taken with probability _SKEW_P
-_SKEW_HIGH = math.sqrt(_SKEW_P / (1 - _SKEW_P))
 
-
-def gaussian_probe(like: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
-    """Standard normal probe with the shape of ``like``."""
-    return torch.empty_like(like).normal_(generator=rng)
-
-
-def rademacher_probe(like: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
-    """Uniform :math:`\\pm 1` probe with the shape of ``like``."""
-    return torch.empty_like(like).bernoulli_(0.5, generator=rng).mul_(2).sub_(1)
-
-
-def skewed_probe(like: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
-    r"""Two-point probe with :math:`\mathbb{E}b=0`, :math:`\mathbb{E}b^2=\mathbb{E}b^3=1`."""
-    low = torch.empty_like(like).bernoulli_(_SKEW_P, generator=rng).bool()
-    return torch.where(low, _SKEW_LOW, _SKEW_HIGH).to(like)
-
-
-def _sample_mean(t: torch.Tensor) -> torch.Tensor:
-    return t.reshape(t.shape[0], -1).mean(1)
-
-
-def probe_divergence(
-    h: Callable[[torch.Tensor], torch.Tensor],
-    y: torch.Tensor,
-    h_y: torch.Tensor,
-    b: torch.Tensor,
-    tau: float,
-    weight: torch.Tensor | float = 1.0,
-) -> torch.Tensor:
-    r"""Per-sample :math:`\frac{1}{m\tau}(w \odot b)^\top(h(y+\tau b) - h(y))`.
-
-    Its mean over probes with :math:`\mathbb{E} bb^\top = I` is
-    :math:`\frac1m\sum_i w_i\,\partial_i h_i(y)` up to :math:`O(\tau)` (exactly if :math:`h`
-    is affine).
-    """
-    return _sample_mean(weight * b * (h(y + tau * b) - h_y)) / tau
-
-
-def probe_second_divergence(
-    h: Callable[[torch.Tensor], torch.Tensor],
-    y: torch.Tensor,
-    h_y: torch.Tensor,
-    b: torch.Tensor,
-    tau: float,
-    weight: torch.Tensor | float = 1.0,
-) -> torch.Tensor:
-    r"""Per-sample :math:`\frac{1}{m\tau^2} (w \odot b)^\top(h(y+\tau b) + h(y-\tau b) - 2h(y))`.
-
-    For a probe with :math:`\mathbb{E}b=0`, :math:`\mathbb{E}b^2=\mathbb{E}b^3=1` (see
-    :func:`skewed_probe`) its mean is :math:`\frac1m\sum_i \partial^2_{ii} h_i(y)` up to
-    :math:`O(\tau^2)` (exactly if :math:`h` is quadratic).
-    """
-    return _sample_mean(weight * b * (h(y + tau * b) + h(y - tau * b) - 2 * h_y)) / tau**2
-
-
-def _as_level(value: Any, like: torch.Tensor | None, what: str) -> torch.Tensor:
-    """A noise level as a tensor broadcastable to ``like``: scalar or one per sample."""
+def _as_level(value: Any, what: str, like: torch.Tensor | None = None) -> torch.Tensor:
+    """A finite, non-negative noise level: a scalar or one per sample of ``like``, then
+    shaped to broadcast against ``like``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
         raise TypeError(f"{what} must be a float or a tensor, got {type(value).__name__}")
+    level = torch.as_tensor(value)
+    shown = level.tolist() if level.numel() <= 8 else f"{level.flatten()[:8].tolist()}..."
+    if level.is_complex() or not bool(torch.isfinite(level).all()):
+        raise ValueError(f"{what} must be finite (a real number >= 0), got {shown}")
+    if torch.any(level < 0):
+        raise ValueError(f"{what} must be non-negative, got {shown}")
     if like is None:  # construction time: the batch size is not known yet
-        shown = value if not isinstance(value, torch.Tensor) else value.tolist()
-        level = torch.as_tensor(
-            value, dtype=None if isinstance(value, torch.Tensor) else torch.float64
-        )
-        if level.is_complex() or not bool(torch.isfinite(level).all()):
-            raise ValueError(f"{what} must be finite (a real number >= 0), got {shown!r}")
-        if torch.any(level < 0):
-            raise ValueError(f"{what} must be non-negative, got {shown!r}")
         return level
-    level = torch.as_tensor(value, dtype=like.dtype, device=like.device)
     if level.numel() not in (1, like.shape[0]):
         raise ValueError(
             f"{what} must be a scalar or have one value per sample ({like.shape[0]}), "
             f"got shape {tuple(level.shape)}"
         )
-    if not bool(torch.isfinite(level).all()):
-        raise ValueError(f"{what} must be finite, got {level.flatten()[:8].tolist()}")
-    if torch.any(level < 0):
-        raise ValueError(f"{what} must be non-negative, got {level.tolist()}")
-    return level.reshape(-1, *([1] * (like.ndim - 1)))
+    return level.to(like).reshape(-1, *([1] * (like.ndim - 1)))
 
 
-class SureLoss(NamedLoss):
-    r"""Base class of the SURE losses (see the module documentation for the formulas).
+def _check_step(owner: str, key: str, tau: Any) -> None:
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)):
+        raise TypeError(f"{owner}: {key} must be a positive finite float, got {type(tau).__name__}")
+    if not math.isfinite(tau) or tau <= 0:
+        raise ValueError(f"{owner}: {key} must be a positive finite float, got {tau!r}")
 
-    Subclasses set :attr:`noise_class` and :attr:`levels` (the noise parameters they need)
-    and implement :meth:`_estimate`. A level given at construction wins; otherwise it is
-    read, at every call, from ``noise_model`` if given, else from ``physics.noise_model``,
-    which must then be an instance of :attr:`noise_class`.
+
+class SureLoss(Loss):
+    r"""Base of the SURE losses: deepinv's estimate, with the levels read from the physics.
+
+    A subclass pairs this class with one of deepinv's SURE losses (which computes the value)
+    and names the noise model and levels it needs (:attr:`noise_class`, :attr:`levels`) and
+    the name of its finite-difference step (:attr:`step`). A level given at construction wins;
+    a level left at ``None`` is read, at every call, from ``noise_model`` if given, else from
+    ``physics.noise_model``, which must then be an instance of :attr:`noise_class`. With
+    deepinv's ``unsure=True`` the levels are learnt from the given starting values instead.
 
     :param noise_model: a deepinv noise model to read the levels from (default: the physics').
-    :param torch.Generator rng: generator of the Monte-Carlo probes.
-    :param str name: log name for :class:`deepinv.Trainer`.
+    :param options: the levels and deepinv's arguments (``tau``, ``rng``...), by keyword.
     """
 
     noise_class: type = torch.nn.Module
     levels: tuple[str, ...] = ()
+    step: str = "tau"
 
-    def __init__(
-        self,
-        noise_model: torch.nn.Module | None = None,
-        rng: torch.Generator | None = None,
-        name: str | None = None,
-        **levels: Level,
-    ):
-        super().__init__(name=name)
+    def __init__(self, noise_model: torch.nn.Module | None = None, **options: Any):
+        owner = type(self).__name__
         if noise_model is not None and not isinstance(noise_model, self.noise_class):
             raise TypeError(
-                f"{type(self).__name__} needs a {self.noise_class.__name__} noise model, "
+                f"{owner} needs a {self.noise_class.__name__} noise model, "
                 f"got {type(noise_model).__name__}"
             )
+        rng = options.get("rng")
         if rng is not None and not isinstance(rng, torch.Generator):
             raise TypeError(f"rng must be a torch.Generator or None, got {type(rng).__name__}")
-        self.noise_model = noise_model
-        self.rng = rng
-        self._levels = levels
-        for key, value in levels.items():
+        for key in ("tau", "tau1", "tau2"):
+            if key in options:
+                _check_step(owner, key, options[key])
+        given = {key: options[key] for key in self.levels}
+        for key, value in given.items():
             if value is not None:
-                _as_level(value, None, key)  # validate early
-
-    def _check_tau(self, **taus: float) -> None:
-        for key, tau in taus.items():
-            if isinstance(tau, bool) or not isinstance(tau, (int, float)):
-                raise TypeError(
-                    f"{type(self).__name__}: {key} must be a positive finite float, "
-                    f"got {type(tau).__name__}"
-                )
-            if not math.isfinite(tau) or tau <= 0:
-                raise ValueError(
-                    f"{type(self).__name__}: {key} must be a positive finite float, got {tau!r}"
-                )
+                _as_level(value, key)  # validate early
+        missing = [key for key, value in given.items() if value is None]
+        if options.get("unsure") and missing:
+            raise ValueError(f"{owner}(unsure=True) learns the levels from given values: {missing}")
+        # deepinv's constructor needs numbers; the levels left at None are set at every call.
+        super().__init__(**{**options, **dict.fromkeys(missing, 0.0)})
+        self.noise_model = noise_model
+        self.given_levels = given
 
     def _noise_source(self, physics: Any) -> Any:
         source = self.noise_model
@@ -235,20 +132,14 @@ class SureLoss(NamedLoss):
     def resolve_levels(self, physics: Any, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """The noise levels for this call, each broadcastable to ``y``."""
         out = {}
-        for key in self.levels:
-            value = self._levels.get(key)
+        for key, value in self.given_levels.items():
             if value is None:
                 value = getattr(self._noise_source(physics), key)
-            out[key] = _as_level(value, y, key)
+            out[key] = _as_level(value, key, like=y)
         return out
 
-    def _estimate(
-        self,
-        y: torch.Tensor,
-        h_y: torch.Tensor,
-        h: Callable[[torch.Tensor], torch.Tensor],
-        **levels: torch.Tensor,
-    ) -> torch.Tensor:
+    def use_levels(self, **levels: torch.Tensor) -> None:
+        """Hand this call's levels to deepinv's loss (hook for subclasses)."""
         raise NotImplementedError
 
     def forward(
@@ -263,21 +154,20 @@ class SureLoss(NamedLoss):
         :return: shape ``(B,)``.
         """
         physics = as_physics(physics)
-        h_y = physics.A(x_net)
-        if h_y.shape != y.shape:
+        y_hat_shape = physics.A(x_net).shape
+        if y_hat_shape != y.shape:
             raise ValueError(
-                f"physics.A(x_net) has shape {tuple(h_y.shape)} but y has shape "
+                f"physics.A(x_net) has shape {tuple(y_hat_shape)} but y has shape "
                 f"{tuple(y.shape)}; expected equal shapes"
             )
-
-        def h(v: torch.Tensor) -> torch.Tensor:
-            return physics.A(model(v, physics))
-
-        return self._estimate(y, h_y, h, **self.resolve_levels(physics, y))
+        if not getattr(self, "unsure", False):
+            self.use_levels(**self.resolve_levels(physics, y))
+        return super().forward(y=y, x_net=x_net, physics=physics, model=model, **kwargs)
 
 
-class SureGaussian(SureLoss):
-    r"""SURE for Gaussian noise :math:`y = Ax + \mathcal{N}(0, \sigma^2 I)`.
+class SureGaussian(SureLoss, SureGaussianLoss):
+    r"""SURE for Gaussian noise :math:`y = Ax + \mathcal{N}(0, \sigma^2 I)`:
+    :class:`deepinv.loss.SureGaussianLoss` with :math:`\sigma` read from the physics.
 
     .. math::
 
@@ -288,6 +178,9 @@ class SureGaussian(SureLoss):
     :param sigma: noise standard deviation (scalar or one per sample); ``None`` reads
         ``noise_model.sigma`` (a :class:`deepinv.physics.GaussianNoise`).
     :param float tau: finite-difference step, about 1% of the measurements' scale.
+    :param noise_model: the noise model to read :math:`\sigma` from (default: the physics').
+    :param torch.Generator rng: generator of the Monte-Carlo probes.
+    :param kwargs: further arguments of deepinv's loss (``B``, ``unsure``...).
 
     :Example:
 
@@ -310,22 +203,19 @@ class SureGaussian(SureLoss):
         tau: float = 1e-2,
         noise_model: GaussianNoise | None = None,
         rng: torch.Generator | None = None,
-        name: str | None = None,
+        **kwargs: Any,
     ):
-        super().__init__(noise_model=noise_model, rng=rng, name=name, sigma=sigma)
-        self._check_tau(tau=tau)
-        self.tau = float(tau)
-        self._finalise_name()
+        kwargs.setdefault("B", torch.nn.Identity())  # deepinv's default, a lambda, won't pickle
+        super().__init__(noise_model, sigma=sigma, tau=tau, rng=rng, **kwargs)
 
-    def _estimate(self, y, h_y, h, sigma):
-        b = gaussian_probe(y, self.rng)
-        var = sigma**2
-        fit = _sample_mean((h_y - y).pow(2) - var)
-        return fit + 2 * probe_divergence(h, y, h_y, b, self.tau, weight=var)
+    def use_levels(self, sigma: torch.Tensor) -> None:
+        # deepinv adds sigma^2 to per-sample values of shape (B,)
+        self.sigma2 = sigma.flatten() ** 2
 
 
-class SurePoisson(SureLoss):
-    r"""SURE (PURE) for Poisson noise :math:`y = \gamma z`, :math:`z \sim \mathcal{P}(Ax/\gamma)`.
+class SurePoisson(SureLoss, SurePoissonLoss):
+    r"""SURE (PURE) for Poisson noise :math:`y = \gamma z`, :math:`z \sim \mathcal{P}(Ax/\gamma)`:
+    :class:`deepinv.loss.SurePoissonLoss` with :math:`\gamma` read from the physics.
 
     .. math::
 
@@ -333,9 +223,11 @@ class SurePoisson(SureLoss):
         + \frac{2\gamma}{m\tau}(b \odot y)^\top\big(A f(y+\tau b) - A f(y)\big),
         \quad b \in \{\pm1\}^m.
 
-    :param gain: the gain :math:`\gamma`; ``None`` reads ``noise_model.gain`` (a
-        :class:`deepinv.physics.PoissonNoise` with ``normalize=True``).
+    :param gain: the gain :math:`\gamma` (scalar or one per sample); ``None`` reads
+        ``noise_model.gain`` (a :class:`deepinv.physics.PoissonNoise` with ``normalize=True``).
     :param float tau: finite-difference step.
+    :param noise_model: the noise model to read :math:`\gamma` from (default: the physics').
+    :param torch.Generator rng: generator of the Monte-Carlo probes.
     """
 
     noise_class = PoissonNoise
@@ -347,26 +239,31 @@ class SurePoisson(SureLoss):
         tau: float = 1e-2,
         noise_model: PoissonNoise | None = None,
         rng: torch.Generator | None = None,
-        name: str | None = None,
     ):
-        super().__init__(noise_model=noise_model, rng=rng, name=name, gain=gain)
-        self._check_tau(tau=tau)
-        self.tau = float(tau)
-        self._finalise_name()
+        super().__init__(noise_model, gain=gain, tau=tau, rng=rng)
 
-    def _estimate(self, y, h_y, h, gain):
-        b = rademacher_probe(y, self.rng)
-        fit = _sample_mean((h_y - y).pow(2) - gain * y)
-        return fit + 2 * probe_divergence(h, y, h_y, b, self.tau, weight=gain * y)
+    def use_levels(self, gain: torch.Tensor) -> None:
+        self.gain = gain  # deepinv multiplies it with y entrywise
 
 
-class SurePoissonGaussian(SureLoss):
-    r"""SURE (PG-URE) for mixed noise :math:`y = \gamma z + \epsilon`.
+class SurePoissonGaussian(SureLoss, SurePGLoss):
+    r"""SURE (PG-URE) for mixed noise :math:`y = \gamma z + \epsilon`:
+    :class:`deepinv.loss.SurePGLoss` with :math:`\gamma, \sigma` read from the physics.
 
-    Here :math:`z \sim \mathcal{P}(Ax/\gamma)` and :math:`\epsilon \sim \mathcal{N}(0, \sigma^2 I)`;
-    see the module documentation for the formula. The second-derivative term costs two
-    extra reconstructions; it vanishes for reconstructors that are piecewise linear in
-    :math:`y` (ReLU networks) and can be switched off with ``second_derivative=False``.
+    Here :math:`z \sim \mathcal{P}(Ax/\gamma)` and :math:`\epsilon \sim \mathcal{N}(0, \sigma^2 I)`:
+
+    .. math::
+
+        \frac{1}{m}\|h(y) - y\|^2 - \frac{\gamma}{m} 1^\top y - \sigma^2
+        + \frac{2}{m\tau_1} (b_1 \odot (\gamma y + \sigma^2))^\top (h(y+\tau_1 b_1) - h(y))
+        - \frac{2\gamma\sigma^2}{m\tau_2^2} b_2^\top (h(y+\tau_2 b_2) + h(y-\tau_2 b_2) - 2h(y))
+
+    with :math:`h = A f`, :math:`b_1` uniform in :math:`\{\pm 1\}^m` and :math:`b_2` i.i.d. with
+    :math:`\mathbb{E} b_2 = 0`, :math:`\mathbb{E} b_2^2 = \mathbb{E} b_2^3 = 1`. The
+    second-derivative term costs two extra reconstructions; it vanishes for reconstructors
+    that are piecewise linear in :math:`y` (ReLU networks) and is switched off with
+    ``second_derivative=False``. deepinv's loss takes one :math:`\gamma` and one
+    :math:`\sigma` for the whole batch: levels that differ between samples raise.
 
     :param gain: :math:`\gamma`; ``None`` reads ``noise_model.gain``.
     :param sigma: :math:`\sigma`; ``None`` reads ``noise_model.sigma`` (a
@@ -374,10 +271,14 @@ class SurePoissonGaussian(SureLoss):
     :param float tau1: step of the first-order divergence.
     :param float tau2: step of the second-order divergence.
     :param bool second_derivative: include the second-order term.
+    :param noise_model: the noise model to read the levels from (default: the physics').
+    :param torch.Generator rng: generator of the Monte-Carlo probes.
+    :param kwargs: further arguments of deepinv's loss (``unsure``...).
     """
 
     noise_class = PoissonGaussianNoise
     levels = ("gain", "sigma")
+    step = "tau1"
 
     def __init__(
         self,
@@ -388,24 +289,28 @@ class SurePoissonGaussian(SureLoss):
         second_derivative: bool = True,
         noise_model: PoissonGaussianNoise | None = None,
         rng: torch.Generator | None = None,
-        name: str | None = None,
+        **kwargs: Any,
     ):
-        super().__init__(noise_model=noise_model, rng=rng, name=name, gain=gain, sigma=sigma)
-        self._check_tau(tau1=tau1, tau2=tau2)
-        self.tau1 = float(tau1)
-        self.tau2 = float(tau2)
-        self.second_derivative = bool(second_derivative)
-        self._finalise_name()
+        super().__init__(
+            noise_model,
+            gain=gain,
+            sigma=sigma,
+            tau1=tau1,
+            tau2=tau2,
+            second_derivative=second_derivative,
+            rng=rng,
+            **kwargs,
+        )
 
-    def _estimate(self, y, h_y, h, gain, sigma):
-        var = sigma**2
-        fit = _sample_mean((h_y - y).pow(2) - gain * y - var)
-        b1 = gaussian_probe(y, self.rng)
-        est = fit + 2 * probe_divergence(h, y, h_y, b1, self.tau1, weight=gain * y + var)
-        if self.second_derivative:
-            b2 = skewed_probe(y, self.rng)
-            est = est - 2 * probe_second_divergence(h, y, h_y, b2, self.tau2, gain * var)
-        return est
+    def use_levels(self, gain: torch.Tensor, sigma: torch.Tensor) -> None:
+        for key, level in (("gain", gain), ("sigma", sigma)):
+            if bool((level != level.flatten()[0]).any()):
+                raise ValueError(
+                    f"SurePoissonGaussian: deepinv's SurePGLoss takes one {key} for the whole "
+                    f"batch, got {level.flatten()[:8].tolist()}"
+                )
+        self.gain = gain.flatten()[0]
+        self.sigma2 = sigma.flatten()[0] ** 2
 
 
 #: SURE losses by noise name; tests and :func:`sure_loss` go through this registry.
@@ -416,13 +321,34 @@ SURE_LOSSES: dict[str, type[SureLoss]] = {
 }
 
 
+def sure_class(noise: str | torch.nn.Module) -> type[SureLoss]:
+    r"""The SURE loss class for a noise given by name or as a deepinv noise model.
+
+    :param noise: ``"gaussian"``, ``"poisson"``, ``"poisson_gaussian"``, or a
+        :class:`~deepinv.physics.GaussianNoise`, :class:`~deepinv.physics.PoissonNoise` or
+        :class:`~deepinv.physics.PoissonGaussianNoise` instance.
+    :raises ValueError: for an unknown name.
+    :raises TypeError: for another noise model.
+    """
+    if isinstance(noise, str):
+        if noise not in SURE_LOSSES:
+            raise ValueError(f"noise must be one of {sorted(SURE_LOSSES)}, got {noise!r}")
+        return SURE_LOSSES[noise]
+    for loss_class in SURE_LOSSES.values():
+        if isinstance(noise, loss_class.noise_class):
+            return loss_class
+    raise TypeError(
+        "noise must be a name in "
+        f"{sorted(SURE_LOSSES)} or one of "
+        f"{[c.noise_class.__name__ for c in SURE_LOSSES.values()]}, got {type(noise).__name__}"
+    )
+
+
 def sure_loss(noise: str | torch.nn.Module, **kwargs: Any) -> SureLoss:
     r"""The SURE loss for a noise given by name or as a deepinv noise model.
 
-    :param noise: ``"gaussian"``, ``"poisson"``, ``"poisson_gaussian"`` (levels then read
-        from the physics), or a :class:`~deepinv.physics.GaussianNoise`,
-        :class:`~deepinv.physics.PoissonNoise` or :class:`~deepinv.physics.PoissonGaussianNoise`
-        instance (levels read from it at every call).
+    :param noise: a name (levels then read from the physics) or a noise model (levels read
+        from it at every call), see :func:`sure_class`.
     :param kwargs: passed to the loss (``tau``, ``rng``, explicit levels, ...).
 
     >>> import deepinv as dinv
@@ -430,15 +356,7 @@ def sure_loss(noise: str | torch.nn.Module, **kwargs: Any) -> SureLoss:
     >>> type(sure_loss(dinv.physics.PoissonNoise(0.1))).__name__
     'SurePoisson'
     """
+    loss_class = sure_class(noise)
     if isinstance(noise, str):
-        if noise not in SURE_LOSSES:
-            raise ValueError(f"noise must be one of {sorted(SURE_LOSSES)}, got {noise!r}")
-        return SURE_LOSSES[noise](**kwargs)
-    for loss_class in SURE_LOSSES.values():
-        if isinstance(noise, loss_class.noise_class):
-            return loss_class(noise_model=noise, **kwargs)
-    raise TypeError(
-        "noise must be a name in "
-        f"{sorted(SURE_LOSSES)} or one of "
-        f"{[c.noise_class.__name__ for c in SURE_LOSSES.values()]}, got {type(noise).__name__}"
-    )
+        return loss_class(**kwargs)
+    return loss_class(noise_model=noise, **kwargs)

@@ -38,9 +38,9 @@ from .preprocess import (
 )
 from .readers import (
     Stack,
+    TiffFilesStack,
     data_exchange,
     is_data_exchange,
-    TiffFilesStack,
     open_stack,
     read_angles,
     sha256_file,
@@ -84,7 +84,9 @@ class IngestSummary:
         ]
         if self.I0_mean is not None:
             noise = "unknown" if self.read_noise is None else f"{self.read_noise:.4g}"
-            lines.append(f"  I0 estimate: {self.I0_mean:.6g} counts (mean), read noise {noise} counts")
+            lines.append(
+                f"  I0 estimate: {self.I0_mean:.6g} counts (mean), read noise {noise} counts"
+            )
         if self.centre_offset is not None:
             lines.append(f"  centre-of-rotation offset: {self.centre_offset:.3f} detector pixels")
         lines.append(f"  spec hash {self.spec.hash[:16]}")
@@ -98,7 +100,7 @@ def split_slices(n_slices: int, val_fraction: float = 0.1, seed: int = 0, n_val:
     slices or more and ``val_fraction > 0``) slices are drawn at random for validation.
 
     >>> split_slices(10, 0.2, seed=0)[1].tolist()
-    [2, 9]
+    [4, 6]
     """
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -116,7 +118,9 @@ def check_shape(stack: Stack, spec: ScannerSpec, against: str) -> None:
     """Check the stack's axes against ``spec`` (:meth:`ScannerSpec.check_data_shape`): a
     length that contradicts it is an error naming both, a layout that fits only in another
     axis order one that says the array looks transposed."""
-    spec.check_data_shape(stack.stored_shape, stack.stored_axes, f"{stack.name} (against {against})")
+    spec.check_data_shape(
+        stack.stored_shape, stack.stored_axes, f"{stack.name} (against {against})"
+    )
 
 
 def check_not_transposed(stack: Stack, spec: ScannerSpec, n_check: int = 4) -> None:
@@ -164,7 +168,9 @@ def _parallel_spec(angles, rows: int, cols: int, pixel_size, unit, image_shape) 
     if pixel_size is None:
         raise ValueError("--geometry parallel needs the detector pitch (--pixel-size)")
     if unit is None:
-        raise ValueError(f"--geometry parallel needs the length unit of --pixel-size (--unit, one of {UNITS})")
+        raise ValueError(
+            f"--geometry parallel needs the length unit of --pixel-size (--unit, one of {UNITS})"
+        )
     if unit not in UNITS:
         raise ValueError(f"unknown length unit {unit!r}; expected one of {UNITS}")
     if not pixel_size > 0:
@@ -176,17 +182,23 @@ def _parallel_spec(angles, rows: int, cols: int, pixel_size, unit, image_shape) 
     )  # fmt: skip
 
 
-def _resolve_spec(geometry, angles, rows, cols, pixel_size, unit, image_shape) -> tuple[ScannerSpec, Path | None]:
+def _resolve_spec(
+    geometry, angles, rows, cols, pixel_size, unit, image_shape
+) -> tuple[ScannerSpec, Path | None]:
     if isinstance(geometry, ScannerSpec):
         spec, path = geometry, None
     elif str(geometry) == "parallel":
         if angles is None:
-            raise ValueError("--geometry parallel needs the angles (--angles FILE --angle-unit deg|rad)")
+            raise ValueError(
+                "--geometry parallel needs the angles (--angles FILE --angle-unit deg|rad)"
+            )
         return _parallel_spec(angles, rows, cols, pixel_size, unit, image_shape), None
     else:
         path = Path(geometry)
         if not path.is_file():
-            raise ValueError(f"{geometry}: expected 'parallel' or a scanner spec file (.toml or .json)")
+            raise ValueError(
+                f"{geometry}: expected 'parallel' or a scanner spec file (.toml or .json)"
+            )
         spec = load_spec(path)
     if angles is not None:
         spec = spec.with_angles(angles)
@@ -237,7 +249,7 @@ def ingest(
     val_fraction: float = 0.1,
     n_val: int | None = None,
     split_seed: int = 0,
-    chunk_size: int = 32,
+    chunk_size: int | None = None,
     overwrite: bool = False,
     progress: bool = False,
 ) -> IngestSummary:
@@ -275,7 +287,8 @@ def ingest(
         maximum).
     :param float val_fraction: fraction of slices for validation. :param n_val: or a count.
     :param int split_seed: seed of the slice split.
-    :param int chunk_size: views (or slices) processed at once; bounds the memory.
+    :param int chunk_size: views (or slices) processed at once; bounds the memory (default: a
+        float64 chunk of at most 16 MiB, see :func:`auto_chunk`).
     :param bool progress: show a progress bar.
     :return: an :class:`IngestSummary`.
     :raises ValueError: on bad input, naming the file and what was expected.
@@ -284,7 +297,7 @@ def ingest(
     out = refuse_existing(out, overwrite)
     if (projections is None) == (sinograms is None):
         raise ValueError("give either projections or sinograms (exactly one)")
-    if int(chunk_size) != chunk_size or chunk_size < 1:
+    if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
     window = DetectorWindow(
         tuple(rows) if rows is not None else None,
@@ -295,21 +308,37 @@ def ingest(
               pixel_size=pixel_size, unit=unit, image_shape=image_shape,
               views=dict(every=keep_every, count=keep_count, indices=keep_views),
               centre_offset=centre_offset, split=(val_fraction, split_seed, n_val),
-              chunk=int(chunk_size), overwrite=overwrite, progress=progress)  # fmt: skip
+              chunk=None if chunk_size is None else int(chunk_size), overwrite=overwrite, progress=progress)  # fmt: skip
     if sinograms is not None:
         for name, value in (("flats", flats), ("darks", darks), ("values", values)):
             if value is not None:
-                raise ValueError(f"sinograms are post-log line integrals; {name} applies to projections")
+                raise ValueError(
+                    f"sinograms are post-log line integrals; {name} applies to projections"
+                )
         return _ingest_sinograms(open_stack(sinograms, axes, "sinograms"), angles=angles, **kw)
     return _ingest_projections(
-        projections, flats, darks, angles, axes, values, max_clip_fraction, floor_counts, saturation, **kw
+        projections,
+        flats,
+        darks,
+        angles,
+        axes,
+        values,
+        max_clip_fraction,
+        floor_counts,
+        saturation,
+        **kw,
     )
 
 
 def _progress(total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="view" if desc == "projections" else "slice", disable=not enabled)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="view" if desc == "projections" else "slice",
+        disable=not enabled,
+    )
 
 
 def _units(spec: ScannerSpec) -> dict[str, str]:
@@ -349,7 +378,11 @@ def _ingest_projections(
         angle_values = read_angles(angles, angle_unit)
         angles_name = str(angles)
         extra_sources.append(split_source(angles)[0])
-    if angle_values is not None and isinstance(stack, TiffFilesStack) and len(stack) != len(angle_values):
+    if (
+        angle_values is not None
+        and isinstance(stack, TiffFilesStack)
+        and len(stack) != len(angle_values)
+    ):
         raise ValueError(
             f"{stack.name}: {len(stack)} projection files match, but {angles_name} lists "
             f"{len(angle_values)} angles; expected one file per angle"
@@ -362,7 +395,10 @@ def _ingest_projections(
             )
     n_views, n_rows, n_cols = stack.shape
     window.check(stack.shape, stack.name)
-    spec, spec_path = _resolve_spec(geometry, angle_values, n_rows, n_cols, pixel_size, unit, image_shape)
+    chunk = chunk or auto_chunk(n_rows * n_cols)
+    spec, spec_path = _resolve_spec(
+        geometry, angle_values, n_rows, n_cols, pixel_size, unit, image_shape
+    )
     if spec_path is not None:
         extra_sources.append(spec_path)
     check_shape(stack, spec, _against(spec_path, angles_name if angle_values is not None else None))
@@ -372,7 +408,11 @@ def _ingest_projections(
             f"{spec.geometry} scanner give post-log sinograms (slice, angle, detector) instead"
         )
     if values is None:
-        values = "counts" if flat_stack is not None else ("line_integrals" if stack.dtype.kind == "f" else None)
+        values = (
+            "counts"
+            if flat_stack is not None
+            else ("line_integrals" if stack.dtype.kind == "f" else None)
+        )
         if values is None:
             raise ValueError(
                 f"{stack.name}: integer projections are raw counts and need flat fields (flats); "
@@ -423,8 +463,7 @@ def _ingest_projections(
     def line_integrals(raw: np.ndarray) -> np.ndarray:
         windowed = window(raw) if values == "counts" else _mean_window(window, raw)
         if correction is not None:
-            # A binned value is saturated if any of its raw pixels is.
-            saturated = 0 if sat_level is None else int((window(raw >= sat_level) > 0).sum())
+            saturated = 0 if sat_level is None else _count_saturated(window, raw, sat_level)
             return correction(windowed, saturated)
         if values == "transmission":
             return -np.log(np.maximum(windowed, 1e-12))
@@ -433,7 +472,9 @@ def _ingest_projections(
     offset_px, offset_from = _centre_px(spec, centre_offset, window.bin_cols)
     if centre_offset == "auto":
         i, j = opposing_views(spec.angles)
-        offset_px = estimate_centre_offset(line_integrals(stack.read(i, i + 1))[0], line_integrals(stack.read(j, j + 1))[0])
+        offset_px = estimate_centre_offset(
+            line_integrals(stack.read(i, i + 1))[0], line_integrals(stack.read(j, j + 1))[0]
+        )
         offset_from = f"estimated from views {i} and {j}"
         if correction is not None:  # those two views are counted again in the loop
             correction.clipped = ClipCounts()
@@ -451,7 +492,9 @@ def _ingest_projections(
     held_pos = np.full(n_views, -1)
     held_pos[heldout] = np.arange(len(heldout))
     kept_spec = spec.select_views(kept)
-    writer = MeasurementSetWriter(out, len(train), len(val), len(kept), len(heldout), cols_out, overwrite)
+    writer = MeasurementSetWriter(
+        out, len(train), len(val), len(kept), len(heldout), cols_out, overwrite
+    )
     with writer, _progress(n_views, "projections", progress) as bar:
         for start, stop, raw in stack.chunks(chunk):
             li = shift_detector(line_integrals(raw), offset_px).astype(np.float32)
@@ -482,6 +525,19 @@ def _ingest_projections(
     )  # fmt: skip
 
 
+def _count_saturated(window: DetectorWindow, raw: np.ndarray, level: float) -> int:
+    # A binned value is saturated if any of its raw pixels is.
+    if window.bin_rows == window.bin_cols == 1:
+        rows = slice(*window.rows) if window.rows is not None else slice(None)
+        return int(np.count_nonzero(raw[:, rows] >= level))
+    return int(np.count_nonzero(window(raw >= level)))
+
+
+def auto_chunk(frame_values: int, budget_bytes: int = 16 * 2**20, most: int = 64) -> int:
+    """Views per chunk so that one float64 chunk of frames takes at most ``budget_bytes``."""
+    return int(max(1, min(most, budget_bytes // (8 * max(frame_values, 1)))))
+
+
 def _mean_window(window: DetectorWindow, raw: np.ndarray) -> np.ndarray:
     # Transmission and line integrals are averaged, not summed, over a bin.
     out = np.asarray(raw, dtype=np.float64)
@@ -490,10 +546,16 @@ def _mean_window(window: DetectorWindow, raw: np.ndarray) -> np.ndarray:
     return bin_axis(bin_axis(out, 1, window.bin_rows, "mean"), 2, window.bin_cols, "mean")
 
 
-def _binned(spec: ScannerSpec, count: int, bin_cols: int, shift: float, rows: int, bin_rows: int) -> ScannerSpec:
+def _binned(
+    spec: ScannerSpec, count: int, bin_cols: int, shift: float, rows: int, bin_rows: int
+) -> ScannerSpec:
     # The detector after the window, and the image grid if it was the parallel-beam default
     # (a square of the detector's width): the field of view stays the same.
-    stacked = {"rows": rows, "row_pitch": spec.row_pitch * bin_rows} if spec.geometry == "parallel3d" else {}
+    stacked = (
+        {"rows": rows, "row_pitch": spec.row_pitch * bin_rows}
+        if spec.geometry == "parallel3d"
+        else {}
+    )
     new = spec.with_detector(count=count, pitch=spec.det_pitch * bin_cols, shift=shift, **stacked)
     default_grid = spec.image_shape == (spec.det_count,) * 2 and spec.pixel_size == spec.det_pitch
     if spec.geometry.startswith("parallel") and default_grid:
@@ -510,16 +572,23 @@ def _ingest_sinograms(
     if angles is not None:
         extra_sources.append(split_source(angles)[0])
     n_slices, n_views, n_det = stack.shape
-    spec, spec_path = _resolve_spec(geometry, angle_values, n_slices, n_det, pixel_size, unit, image_shape)
+    chunk = chunk or auto_chunk(n_views * n_det)
+    spec, spec_path = _resolve_spec(
+        geometry, angle_values, n_slices, n_det, pixel_size, unit, image_shape
+    )
     if spec_path is not None:
         extra_sources.append(spec_path)
     check_shape(stack, spec, _against(spec_path, angles))
     check_not_transposed(stack, spec)
     if window.bin_rows > 1:
-        raise ValueError("sinograms are binned along the detector only (binning), not across slices")
+        raise ValueError(
+            "sinograms are binned along the detector only (binning), not across slices"
+        )
     slice_range = window.rows or (0, n_slices)
     if not 0 <= slice_range[0] < slice_range[1] <= n_slices:
-        raise ValueError(f"{stack.name}: slice crop {slice_range[0]}:{slice_range[1]} is outside its {n_slices} slices")
+        raise ValueError(
+            f"{stack.name}: slice crop {slice_range[0]}:{slice_range[1]} is outside its {n_slices} slices"
+        )
     det_out = n_det // window.bin_cols
     steps: list[dict[str, Any]] = [{"step": "read", "sinograms": stack.name, "axes": ",".join(stack.axes),
                                     "dtype": str(stack.dtype), "shape": list(stack.shape), "values": "line_integrals"}]  # fmt: skip
@@ -531,7 +600,12 @@ def _ingest_sinograms(
     if spec.geometry.startswith("parallel"):
         if centre_offset == "auto":
             i, j = opposing_views(spec.angles)
-            ref = bin_axis(stack.read(slice_range[0], slice_range[1]).astype(np.float64), 2, window.bin_cols, "mean")
+            ref = bin_axis(
+                stack.read(slice_range[0], slice_range[1]).astype(np.float64),
+                2,
+                window.bin_cols,
+                "mean",
+            )
             offset_px = estimate_centre_offset(ref[:, i], ref[:, j])
             offset_from = f"estimated from views {i} and {j}"
         else:
@@ -554,7 +628,9 @@ def _ingest_sinograms(
     where = {int(s): ("train", i) for i, s in enumerate(train)}
     where.update({int(s): ("test", i) for i, s in enumerate(val)})
     kept_spec = spec.select_views(kept)
-    writer = MeasurementSetWriter(out, len(train), len(val), len(kept), len(heldout), det_out, overwrite)
+    writer = MeasurementSetWriter(
+        out, len(train), len(val), len(kept), len(heldout), det_out, overwrite
+    )
     with writer, _progress(n_kept_slices, "sinograms", progress) as bar:
         for start in range(slice_range[0], slice_range[1], chunk):
             stop = min(start + chunk, slice_range[1])
@@ -576,5 +652,3 @@ def _ingest_sinograms(
         _units(spec), {}, kept, heldout, train, val,
         centre_offset=offset_px if offset_from else None, steps=steps,
     )  # fmt: skip
-
-

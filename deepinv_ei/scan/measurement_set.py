@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from .readers import sha256_file
 from .spec import ScannerSpec, geometry_from_spec, ray_transform_from_spec
@@ -50,7 +49,9 @@ def refuse_existing(path: str | os.PathLike, overwrite: bool) -> Path:
     ``overwrite`` is false."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: the output file already exists; pass overwrite (--overwrite) to replace it")
+        raise FileExistsError(
+            f"{path}: the output file already exists; pass overwrite (--overwrite) to replace it"
+        )
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; expected the path of the .h5 file to write")
     return path
@@ -71,7 +72,16 @@ class MeasurementSetWriter:
     :param bool overwrite: replace an existing file.
     """
 
-    def __init__(self, path, n_train: int, n_val: int, n_views: int, n_heldout: int, n_det: int, overwrite: bool = False):
+    def __init__(
+        self,
+        path,
+        n_train: int,
+        n_val: int,
+        n_views: int,
+        n_heldout: int,
+        n_det: int,
+        overwrite: bool = False,
+    ):
         self.path = refuse_existing(path, overwrite)
         self.sizes = {"train": n_train, "test": n_val}
         self.n_views, self.n_heldout, self.n_det = n_views, n_heldout, n_det
@@ -82,7 +92,9 @@ class MeasurementSetWriter:
         import h5py
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, self._tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
         os.close(fd)
         try:
             self.file = h5py.File(self._tmp, "w")
@@ -90,8 +102,12 @@ class MeasurementSetWriter:
             group = self.file.create_group("heldout")
             for split, n in self.sizes.items():
                 # Contiguous (unchunked) layout: slabs are written in place, read per item fast.
-                self.y[split] = self.file.create_dataset(f"y_{split}", (n, 1, self.n_views, self.n_det), "float32")
-                self.heldout[split] = group.create_dataset(f"y_{split}", (n, 1, self.n_heldout, self.n_det), "float32")
+                self.y[split] = self.file.create_dataset(
+                    f"y_{split}", (n, 1, self.n_views, self.n_det), "float32"
+                )
+                self.heldout[split] = group.create_dataset(
+                    f"y_{split}", (n, 1, self.n_heldout, self.n_det), "float32"
+                )
         except BaseException:
             self._discard()
             raise
@@ -200,9 +216,17 @@ def write_measurement_set(
     """
     y_train, y_test = np.asarray(y_train, np.float32), np.asarray(y_test, np.float32)
     n_views, n_det = y_train.shape[-2:] if len(y_train) else y_test.shape[-2:]
-    h_train = np.zeros((len(y_train), 1, 0, n_det), np.float32) if heldout_train is None else heldout_train
-    h_test = np.zeros((len(y_test), 1, 0, n_det), np.float32) if heldout_test is None else heldout_test
-    writer = MeasurementSetWriter(path, len(y_train), len(y_test), n_views, h_train.shape[2], n_det, overwrite)
+    h_train = (
+        np.zeros((len(y_train), 1, 0, n_det), np.float32)
+        if heldout_train is None
+        else heldout_train
+    )
+    h_test = (
+        np.zeros((len(y_test), 1, 0, n_det), np.float32) if heldout_test is None else heldout_test
+    )
+    writer = MeasurementSetWriter(
+        path, len(y_train), len(y_test), n_views, h_train.shape[2], n_det, overwrite
+    )
     with writer:
         for split, y, h in (("train", y_train, h_train), ("test", y_test, h_test)):
             writer.y[split][...] = y
@@ -238,7 +262,9 @@ class MeasurementSet:
         a = self.file.attrs
         if a.get("format") != FORMAT:
             self.file.close()
-            raise ValueError(f"{self.path}: not a {FORMAT} (its 'format' attribute is {a.get('format')!r})")
+            raise ValueError(
+                f"{self.path}: not a {FORMAT} (its 'format' attribute is {a.get('format')!r})"
+            )
         if int(a["format_version"]) > FORMAT_VERSION:
             self.file.close()
             raise ValueError(
@@ -276,13 +302,17 @@ class MeasurementSet:
 
     def y(self, split: str = "train", as_tensor: bool = True):
         """Sinograms of the kept views ``(n, 1, views, detectors)`` of one split."""
-        ds = self.file[f"y_{self._check_split(split)}"]
+        return self._read(f"y_{self._check_split(split)}", as_tensor)
+
+    def _read(self, name: str, as_tensor: bool):
+        import torch
+
+        ds = self.file[name]
         return torch.from_numpy(ds[()]) if as_tensor else ds
 
     def heldout(self, split: str = "train", as_tensor: bool = True):
         """Sinograms of the held-out views ``(n, 1, heldout_views, detectors)`` of one split."""
-        ds = self.file[f"heldout/y_{self._check_split(split)}"]
-        return torch.from_numpy(ds[()]) if as_tensor else ds
+        return self._read(f"heldout/y_{self._check_split(split)}", as_tensor)
 
     @property
     def heldout_spec(self) -> ScannerSpec | None:
@@ -307,11 +337,11 @@ class MeasurementSet:
             self._sha256 = sha256_file(self.path)
         return self._sha256
 
-    def physics(self, device: str | torch.device = "cpu", **kwargs: Any):
+    def physics(self, device: Any = "cpu", **kwargs: Any):
         """deepinv physics of the kept views (see :func:`~deepinv_ei.scan.ray_transform_from_spec`)."""
         return ray_transform_from_spec(self.spec, device=device, **kwargs)
 
-    def heldout_physics(self, device: str | torch.device = "cpu", **kwargs: Any):
+    def heldout_physics(self, device: Any = "cpu", **kwargs: Any):
         """deepinv physics of the held-out views.
 
         Held-out views are rarely evenly spaced (every view but each k-th), and FBP needs
@@ -348,7 +378,11 @@ class MeasurementSet:
             lines.append(
                 f"  noise: {noise['model']}, I0 mean {noise['I0'].mean():.6g} counts "
                 f"(min {noise['I0'].min():.6g}), read noise "
-                + ("unknown" if noise["read_noise"] is None else f"{noise['read_noise']:.4g} counts")
+                + (
+                    "unknown"
+                    if noise["read_noise"] is None
+                    else f"{noise['read_noise']:.4g} counts"
+                )
             )
         else:
             lines.append(f"  noise: {noise['model']}")

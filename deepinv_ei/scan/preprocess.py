@@ -47,7 +47,11 @@ def bin_axis(a: np.ndarray, axis: int, factor: int, reduce: str = "sum") -> np.n
     a = np.take(a, np.arange(n * factor), axis=axis)
     shape = (*a.shape[:axis], n, factor, *a.shape[axis % a.ndim + 1 :])
     blocks = a.reshape(shape)
-    return blocks.sum(axis=axis % a.ndim + 1) if reduce == "sum" else blocks.mean(axis=axis % a.ndim + 1)
+    return (
+        blocks.sum(axis=axis % a.ndim + 1)
+        if reduce == "sum"
+        else blocks.mean(axis=axis % a.ndim + 1)
+    )
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,9 @@ class FlatDarkCorrection:
         dark_name: str = "darks",
     ):
         if not np.any(flat):
-            raise ValueError(f"{flat_name}: the flat fields are all zero; expected open-beam counts")
+            raise ValueError(
+                f"{flat_name}: the flat fields are all zero; expected open-beam counts"
+            )
         gain = flat - dark
         bad = gain <= 0
         if bad.any():
@@ -175,7 +181,11 @@ class FlatDarkCorrection:
         low = counts <= 0
         n_low, n_sat = int(low.sum()), int(saturated)
         c = self.clipped
-        c.non_positive, c.saturated, c.total = c.non_positive + n_low, c.saturated + n_sat, c.total + raw.size
+        c.non_positive, c.saturated, c.total = (
+            c.non_positive + n_low,
+            c.saturated + n_sat,
+            c.total + raw.size,
+        )
         limit = self.max_clip_fraction * (self.expected_total or c.total)
         if c.non_positive + c.saturated > limit:
             raise ValueError(
@@ -215,7 +225,11 @@ def select_views(
     >>> kept.tolist(), held.tolist()
     ([0, 4], [1, 2, 3, 5, 6, 7])
     """
-    given = [name for name, v in (("every", every), ("count", count), ("indices", indices)) if v is not None]
+    given = [
+        name
+        for name, v in (("every", every), ("count", count), ("indices", indices))
+        if v is not None
+    ]
     if len(given) > 1:
         raise ValueError(f"give one view selection, got {' and '.join(given)}")
     if every is not None:
@@ -228,7 +242,11 @@ def select_views(
         kept = np.unique(np.floor(np.arange(int(count)) * n_views / int(count)).astype(int))
     elif indices is not None:
         kept = np.asarray(indices, dtype=int).ravel()
-        if len(np.unique(kept)) != len(kept) or kept.min(initial=0) < 0 or kept.max(initial=0) >= n_views:
+        if (
+            len(np.unique(kept)) != len(kept)
+            or kept.min(initial=0) < 0
+            or kept.max(initial=0) >= n_views
+        ):
             raise ValueError(
                 f"kept view indices must be distinct and in 0..{n_views - 1}, got {kept.tolist()}"
             )

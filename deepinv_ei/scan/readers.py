@@ -294,9 +294,9 @@ def split_source(source: str | Path) -> tuple[Path, str | None]:
 def _hdf5_listing(f) -> str:
     found = []
     f.visititems(
-        lambda n, obj: found.append(f"/{n} {obj.shape} {obj.dtype}")
-        if hasattr(obj, "shape")
-        else None
+        lambda n, obj: (
+            found.append(f"/{n} {obj.shape} {obj.dtype}") if hasattr(obj, "shape") else None
+        )
     )
     shown = ", ".join(found[:20]) + (" ..." if len(found) > 20 else "")
     return shown or "no datasets"

@@ -28,9 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..data.phantoms import Ellipse, random_phantom_ellipses, rasterize_ellipses
 from ..utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .preprocess import shift_detector
 from .spec import ScannerSpec, geometry_from_spec, save_spec
@@ -80,6 +78,9 @@ def phantom_volume(n_slices: int, size: int, seed: int = 0, supersample: int = 2
     >>> v.shape, bool(0 <= v.min() and v.max() <= 1)
     ((4, 16, 16), True)
     """
+    # Imported here: the data package needs torch, which ingesting a scan does not.
+    from ..data.phantoms import Ellipse, random_phantom_ellipses, rasterize_ellipses
+
     rng = np.random.default_rng([seed, 3])
     outer, inner = random_phantom_ellipses(rng)
     z0 = np.concatenate([np.zeros(len(outer)), rng.uniform(-0.8, 0.8, len(inner))])
@@ -100,6 +101,8 @@ def phantom_volume(n_slices: int, size: int, seed: int = 0, supersample: int = 2
 def project(spec: ScannerSpec, volume: np.ndarray) -> np.ndarray:
     """Noiseless line integrals ``(slices, views, detectors)`` of ``volume`` ``(slices, H, W)``
     (attenuation per ``spec.unit``), with the package's ODL operators."""
+    import torch
+
     from ..odl import ray_transform_physics
 
     physics = ray_transform_physics(geometry_from_spec(spec))
@@ -189,15 +192,21 @@ def simulate_scan(
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value}")
     if kind == "parallel" and (n_flats < 1 or n_darks < 1):
-        raise ValueError(f"a raw parallel-beam scan needs flats and darks, got {n_flats} and {n_darks}")
+        raise ValueError(
+            f"a raw parallel-beam scan needs flats and darks, got {n_flats} and {n_darks}"
+        )
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
-            raise FileExistsError(f"{out}: the folder is not empty; pass overwrite=True to replace it")
+            raise FileExistsError(
+                f"{out}: the folder is not empty; pass overwrite=True to replace it"
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 7])
-    angle_range = angle_range_deg if angle_range_deg is not None else (180.0 if kind == "parallel" else 360.0)
+    angle_range = (
+        angle_range_deg if angle_range_deg is not None else (180.0 if kind == "parallel" else 360.0)
+    )
     angles_deg = np.arange(n_views) * (angle_range / n_views)
     unit = "mm"
     if kind == "parallel":
@@ -242,8 +251,12 @@ def simulate_scan(
     gain *= 1.0 + 0.01 * rng.standard_normal(size)[None, :]  # fixed column pattern
     dark = dark_level + 5.0 * _smooth_pattern(rng, det_shape)
     measured = shift_detector(line_integrals, -float(centre_offset))  # y(u - c): axis at c
-    _write_tiffs(out / "flats", "flat", (_counts(rng, I0 * gain, dark, read_noise) for _ in range(n_flats)))
-    _write_tiffs(out / "darks", "dark", (_counts(rng, 0 * gain, dark, read_noise) for _ in range(n_darks)))
+    _write_tiffs(
+        out / "flats", "flat", (_counts(rng, I0 * gain, dark, read_noise) for _ in range(n_flats))
+    )
+    _write_tiffs(
+        out / "darks", "dark", (_counts(rng, 0 * gain, dark, read_noise) for _ in range(n_darks))
+    )
     frames = (
         _counts(rng, I0 * gain * np.exp(-measured[:, i]), dark, read_noise) for i in range(n_views)
     )
@@ -273,4 +286,3 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())
-

@@ -15,8 +15,10 @@ accumulated in float64 whatever the operator's dtype.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def dottest(
@@ -25,7 +27,7 @@ def dottest(
     domain_shape: Sequence[int],
     range_shape: Sequence[int] | None = None,
     *,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
     device: torch.device | str = "cpu",
     rtol: float | None = None,
     seed: int = 0,
@@ -37,7 +39,7 @@ def dottest(
     :param adjoint: its claimed transpose :math:`A^\top`.
     :param domain_shape: shape of an input of ``forward`` (batch dimensions included).
     :param range_shape: shape of an input of ``adjoint``; found by applying ``forward`` if ``None``.
-    :param dtype: floating dtype of the random test vectors.
+    :param dtype: floating dtype of the random test vectors (default ``torch.float32``).
     :param device: device of the test vectors.
     :param rtol: tolerance; defaults to ``1e-6`` for float32 and ``1e-10`` for float64.
     :param seed: seed of the random vectors.
@@ -53,6 +55,9 @@ def dottest(
     >>> err < 1e-12
     True
     """
+    import torch  # here: the package's file helpers must not load torch
+
+    dtype = torch.float32 if dtype is None else dtype
     if rtol is None:
         rtol = 1e-10 if dtype == torch.float64 else 1e-6
     gen = torch.Generator(device="cpu").manual_seed(seed)

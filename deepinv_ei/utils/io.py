@@ -21,8 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import torch
-
 #: Name of the temporary file of an atomic write of ``name``: ``.<name>.<8 random>.tmp``
 #: (the random part is :func:`tempfile.mkstemp`'s: lower-case letters, digits, ``_``).
 TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")
@@ -131,6 +129,8 @@ def atomic_save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Pat
 
 def atomic_save_torch(path: str | os.PathLike, obj: Any) -> Path:
     """``torch.save`` ``obj`` to ``path`` atomically (for checkpoints)."""
+    import torch  # here, not at import: the file helpers serve torch-free tools too
+
     return _atomic(path, lambda f: torch.save(obj, f))
 
 
@@ -141,6 +141,8 @@ def safe_load_torch(path: str | os.PathLike, map_location: Any = None) -> Any:
     :raises FileNotFoundError: if ``path`` does not exist.
     :raises ValueError: naming ``path`` if it is truncated or corrupt, or holds other objects.
     """
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")

@@ -7,6 +7,7 @@ from pathlib import Path
 ORDER = (
     "plot_ei_inpainting.py",
     "plot_odl_fanbeam.py",
+    "plot_measured_scan.py",
     "plot_transforms_mixing.py",
     "plot_identifiability.py",
     "plot_robust_ei.py",
