@@ -100,12 +100,17 @@ val = mset.val_slices
 
 
 def psnr(x, t):
-    return np.mean([10 * np.log10(ti.max() ** 2 / np.mean((xi - ti) ** 2)) for xi, ti in zip(x, t)])
+    return np.mean(
+        [
+            10 * np.log10(ti.max() ** 2 / np.mean((xi - ti) ** 2))
+            for xi, ti in zip(x, t, strict=True)
+        ]
+    )
 
 
 fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
 shown = {"truth": truth, **volumes}
-for ax, (name, volume) in zip(axes, shown.items()):
+for ax, (name, volume) in zip(axes, shown.items(), strict=True):
     ax.imshow(volume[val[0]], cmap="gray", vmin=0, vmax=truth[val[0]].max())
     label = name if name == "truth" else f"{name}\n{psnr(volume[val], truth[val]):.2f} dB"
     ax.set_title(label, fontsize=9)

@@ -197,7 +197,7 @@ def test_command_line(scan, tmp_path, capsys):
     assert main(args) == 0
     assert load_bundle(out).alpha == 0.0
     summary = json.loads((out / "scores.json").read_text())
-    assert list(summary["loss"]) == ["MCLoss/Ey"] and len(summary["loss"]["MCLoss/Ey"]) == 1
+    assert list(summary["loss"]) == ["MC/Ey"] and len(summary["loss"]["MC/Ey"]) == 1
     assert main(args) == 2 and "not empty" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", str(scan), "--out", str(out), "--alpha", "1,x"])

@@ -97,7 +97,7 @@ def test_raw_loss_does_depend_on_the_unit():
         mc, ei = equivariant_imaging(rotations(), alpha=1.0, apply_noise=False)
         p = Double(physics)
         x_net = model(y, p)
-        return float(mc(x_net=x_net, y=y, physics=p)), float(
+        return float(mc(x_net=x_net, y=y, physics=p).detach()), float(
             ei(x_net=x_net, physics=p, model=model)
         )
 

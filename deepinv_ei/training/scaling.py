@@ -60,6 +60,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+from deepinv.loss import Loss
 
 from deepinv_ei.loss import NamedLoss
 
@@ -162,38 +163,39 @@ class ScaledReconstructor(torch.nn.Module):
         return self.backbone(physics.A_dagger(y) / self.scale) * self.scale
 
 
-class ScaledLoss(NamedLoss):
-    r"""``factor * loss(...)``: a loss divided by its normaliser, logged under its own name.
+class ScaledLoss(Loss):
+    r"""``factor * loss(...)``: a loss divided by its normaliser.
 
-    :param deepinv.loss.Loss loss: the wrapped loss.
+    :param deepinv.loss.Loss loss: the wrapped loss (its model adaptation is kept).
     :param float factor: the constant factor (:math:`1/E_y`, :math:`\alpha/s^2`).
-    :param str name: log name; ``None`` for ``"<loss name>*<factor>"``.
     """
 
-    def __init__(self, loss: Callable, factor: float, name: str | None = None):
-        super().__init__(name=name)
-        if not math.isfinite(factor) or factor < 0:
+    def __init__(self, loss: Loss, factor: float):
+        super().__init__()
+        if not isinstance(loss, Loss):
+            raise TypeError(f"ScaledLoss: loss must be a deepinv.loss.Loss, got {type(loss)}")
+        if isinstance(factor, bool) or not math.isfinite(factor) or factor < 0:
             raise ValueError(f"ScaledLoss: factor must be finite and >= 0, got {factor!r}")
         self.loss = loss
         self.factor = float(factor)
-        self._finalise_name()
 
-    def default_name(self) -> str:
-        return f"{type(self.loss).__name__}*{self.factor:.3g}"
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self.factor * self.loss(*args, **kwargs)
 
-    def forward(self, **kwargs: Any) -> torch.Tensor:
-        return self.factor * self.loss(**kwargs)
+    def adapt_model(self, model: torch.nn.Module, **kwargs: Any) -> torch.nn.Module:
+        return self.loss.adapt_model(model, **kwargs)
 
 
 def normalised_ei_losses(
     scaling: DataScaling,
     alpha: float,
     transform: Callable[[torch.Tensor], torch.Tensor] | None,
-    data_term: NamedLoss | None = None,
-    ei_term: NamedLoss | None = None,
-) -> list[NamedLoss]:
-    r"""The unit-free objective as losses for a trainer: data term :math:`/E_y` and
-    :math:`\alpha` EI :math:`/s^2` (omitted for :math:`\alpha = 0`).
+    data_term: Loss | None = None,
+    ei_term: Loss | None = None,
+) -> list[Loss]:
+    r"""The unit-free objective as losses for a trainer: the data term :math:`/E_y`, logged as
+    ``"MC/Ey"`` (``"SURE/Ey"`` for a SURE loss), and :math:`\alpha` EI :math:`/s^2`, logged as
+    ``"<alpha>*EI/s2"`` (omitted for :math:`\alpha = 0`).
 
     :param DataScaling scaling: the constants.
     :param float alpha: weight of the EI term in normalised units.
@@ -204,24 +206,22 @@ def normalised_ei_losses(
         :func:`~deepinv_ei.loss.robust_equivariant_imaging`); ``None`` for
         :class:`~deepinv_ei.loss.EILoss` of ``transform``.
     """
-    from deepinv_ei.loss import EILoss, MCLoss
+    from deepinv_ei.loss import EILoss, MCLoss, SureLoss
 
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
         raise ValueError(f"alpha must be a number >= 0, got {alpha!r}")
     data_term = MCLoss() if data_term is None else data_term
-    losses: list[NamedLoss] = [
-        ScaledLoss(data_term, 1.0 / scaling.measurement_energy, name=f"{data_term.log_name}/Ey")
+    data_name = "SURE/Ey" if isinstance(data_term, SureLoss) else "MC/Ey"
+    losses: list[Loss] = [
+        NamedLoss(ScaledLoss(data_term, 1.0 / scaling.measurement_energy), data_name)
     ]
     if alpha > 0:
         if ei_term is None:
             if transform is None:
                 raise ValueError("alpha > 0 needs a transform (or an ei_term)")
             ei_term = EILoss(transform, apply_noise=False)
-        losses.append(
-            ScaledLoss(
-                ei_term, alpha / scaling.image_energy, name=f"{alpha:g}*{ei_term.log_name}/s2"
-            )
-        )
+        scaled = ScaledLoss(ei_term, alpha / scaling.image_energy)
+        losses.append(NamedLoss(scaled, f"{alpha:g}*EI/s2"))
     return losses
 
 
