@@ -68,6 +68,12 @@ def _training_options(p: argparse.ArgumentParser, alpha_default: str) -> None:
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument(
+        "--no-normalise",
+        dest="normalise",
+        action="store_false",
+        help="train the raw objective (alpha then depends on the units; for comparison)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace the run folder")
     p.add_argument("--quiet", action="store_true")
 
@@ -87,6 +93,7 @@ def _settings(args: argparse.Namespace) -> dict:
         "patience": args.patience,
         "threads": args.threads,
         "seed": args.seed,
+        "normalise": args.normalise,
     }
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,8 @@ __all__ = ["LearnConfig", "train", "sweep", "DEFAULT_ALPHA", "estimate_noise_sig
 DEFAULT_ALPHA = 1.0
 NOISE_CHOICES = ("auto", "none", "gaussian")
 TRANSFORM_CHOICES = ("rotate", "shift", "reflect", "dihedral")
+#: The scaling of the raw objective (``normalise=False``).
+RAW_SCALING = DataScaling(1.0, 1.0)
 VALIDATION = "validation.npy"
 SCORES = "scores.json"
 
@@ -77,6 +79,10 @@ class LearnConfig:
     :param int seed: seed of the network, the batches, the group elements and the probes.
     :param str device: ``"cpu"`` or ``"cuda"``.
     :param int threads: torch intra-op threads (``None``: torch's default).
+    :param bool normalise: the unit-free objective (default); ``False`` trains the raw
+        objective :math:`\frac1m\|Af(y)-y\|^2 + \alpha\frac1n\|x_3-x_2\|^2` with
+        :math:`f = G \circ A^\dagger` (:math:`s = E_y = 1`), whose :math:`\alpha` depends on the
+        units, for comparison.
     """
 
     alpha: float = DEFAULT_ALPHA
@@ -94,6 +100,7 @@ class LearnConfig:
     seed: int = 0
     device: str = "cpu"
     threads: int | None = None
+    normalise: bool = True
 
     def __post_init__(self):
         def number(name, low, integer=False, optional=False, strict=False):
@@ -124,6 +131,8 @@ class LearnConfig:
             raise ValueError(
                 f"transform: expected one of {TRANSFORM_CHOICES}, got {self.transform!r}"
             )
+        if not isinstance(self.normalise, bool):
+            raise ValueError(f"normalise: expected a bool, got {self.normalise!r}")
         if self.noise not in NOISE_CHOICES:
             raise ValueError(f"noise: expected one of {NOISE_CHOICES}, got {self.noise!r}")
         if self.noise == "gaussian" and self.sigma is None:
@@ -274,6 +283,7 @@ def train(
     overwrite: bool = False,
     resume: bool = False,
     verbose: bool = True,
+    extra_scores: Callable[[torch.nn.Module], dict[str, float]] | None = None,
     **settings: Any,
 ) -> dict:
     r"""Train :math:`f(y) = s\,G(A^\dagger y/s)` on the measurement set ``set_path`` and write
@@ -285,6 +295,8 @@ def train(
     :param bool resume: continue the interrupted run in ``out`` from its last checkpoint
         (refused if it was made with other settings or from another set).
     :param bool verbose: print the scores of every epoch.
+    :param extra_scores: ``model -> {name: value}``, logged beside the scores at every epoch
+        and never used to select (for studies, e.g. PSNR against a simulated truth).
     :param settings: the fields of :class:`LearnConfig` (``alpha``, ``transform``, ``minutes``,
         ``device``, ``sigma``, ``seed``, ...).
     :return: the run's summary (also in ``out/scores.json``).
@@ -306,7 +318,7 @@ def train(
     physics = mset.physics(device)
     y_train, y_val = mset.y("train").float(), mset.y("test").float()
     held_physics, held_val = heldout_validation(mset, device)
-    scaling = estimate_scaling(y_train.to(device), physics)
+    scaling = estimate_scaling(y_train.to(device), physics) if cfg.normalise else RAW_SCALING
     noise = _noise_setting(cfg, y_train, mset.noise)
     say(f"data scaling: {scaling}; noise: {noise}")
 
@@ -335,8 +347,9 @@ def train(
     select = PRIMARY_SCORE if held_val is not None else None
     reference = scores(linear_reconstructor)
     say(f"FBP scores: {reference}")
+    logged = scores if extra_scores is None else (lambda m: scores(m) | extra_scores(m))
     trainer = _fit(
-        model, physics, losses, y_train, cfg, scores, select, device, out, info,
+        model, physics, losses, y_train, cfg, logged, select, device, out, info,
         resume=resume,
         metadata={"settings": asdict(cfg), "set_sha256": mset.sha256},
         generators=generators,
