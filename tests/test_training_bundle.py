@@ -64,6 +64,7 @@ def test_the_bundle_holds_what_reconstruction_needs(run, scan):
     assert summary["scores"] == bundle.scores
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch, ODL and ASTRA
 def test_fresh_process_reproduces_validation_bit_for_bit(run, scan, tmp_path):
     out = tmp_path / "recon.npy"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
@@ -201,3 +202,14 @@ def test_command_line(scan, tmp_path, capsys):
     assert main(args) == 2 and "not empty" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", str(scan), "--out", str(out), "--alpha", "1,x"])
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_raw_objective_and_extra_scores(scan, tmp_path):
+    summary = train(
+        scan, tmp_path / "raw", verbose=False, normalise=False, **{**TINY, "epochs": 1},
+        extra_scores=lambda model: {"probe": 1.5},
+    )  # fmt: skip
+    assert summary["history"][0]["probe"] == 1.5 and summary["select"] == PRIMARY_SCORE
+    scaling = load_bundle(tmp_path / "raw").scaling
+    assert (scaling.scale, scaling.measurement_energy) == (1.0, 1.0)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from deepinv_ei.training import (
     shutdown,
     wrap_ddp,
 )
+from deepinv_ei.training.bundle import library_versions
 from deepinv_ei.utils import atomic_save_torch
 
 from . import report
@@ -133,27 +133,6 @@ class RunConfig:
     def identity(self) -> dict:
         """What makes two runs' results comparable (recorded in ``run.json``)."""
         return run_identity(self.profile, self.seed, self.data_dir, dict(self.overrides))
-
-
-def versions() -> dict[str, str]:
-    import numpy
-    import odl
-
-    import deepinv_ei
-
-    out = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "deepinv": dinv.__version__,
-        "odl": odl.__version__,
-        "numpy": numpy.__version__,
-        "deepinv_ei": deepinv_ei.__version__,
-    }
-    with contextlib.suppress(Exception):
-        import astra
-
-        out["astra"] = astra.__version__
-    return out
 
 
 def measure(physics, x: torch.Tensor, batch: int = 32) -> torch.Tensor:
@@ -272,7 +251,7 @@ def _meta(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
         "load_average_at_start": round(os.getloadavg()[0], 2)
         if hasattr(os, "getloadavg")
         else None,
-        "versions": versions(),
+        "versions": library_versions(),
     }
 
 
