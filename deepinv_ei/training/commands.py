@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = [
     "add_train_parser",
@@ -102,35 +102,30 @@ def run_train(args: argparse.Namespace) -> int:
     from .learn import sweep, train
 
     common = {"overwrite": args.overwrite, "verbose": not args.quiet, **_settings(args)}
-    if len(args.alpha) == 1 and args.command == "train":
-        resume = getattr(args, "resume", False)
-        return guarded(
-            args.command,
-            lambda: train(args.set, args.out, alpha=args.alpha[0], resume=resume, **common) and 0,
-        )
-    return guarded(args.command, lambda: sweep(args.set, args.out, args.alpha, **common) and 0)
+
+    def runner() -> int:
+        if len(args.alpha) == 1 and args.command == "train":
+            resume = getattr(args, "resume", False)
+            train(args.set, args.out, alpha=args.alpha[0], resume=resume, **common)
+        else:
+            sweep(args.set, args.out, args.alpha, **common)
+        return 0
+
+    return guarded(args.command, runner)
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
     """``reconstruct``."""
     from .reconstruct import reconstruct
 
-    return guarded(
-        "reconstruct",
-        lambda: (
-            reconstruct(
-                args.run,
-                args.input,
-                args.out,
-                fbp=args.fbp,
-                batch=args.batch,
-                device=args.device,
-                overwrite=args.overwrite,
-                progress=not args.quiet,
-            )
-            and 0
-        ),
-    )
+    def runner() -> int:
+        reconstruct(
+            args.run, args.input, args.out, fbp=args.fbp, batch=args.batch, device=args.device,
+            overwrite=args.overwrite, progress=not args.quiet,
+        )  # fmt: skip
+        return 0
+
+    return guarded("reconstruct", runner)
 
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
@@ -166,7 +161,7 @@ def add_reconstruct_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def guarded(name: str, runner) -> int:
+def guarded(name: str, runner: Callable[[], int]) -> int:
     """``runner()``, with errors in the settings or the files printed as one line (exit 2)."""
     try:
         return runner()

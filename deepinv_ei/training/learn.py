@@ -41,7 +41,7 @@ import torch
 from deepinv_ei.utils import atomic_write_bytes, atomic_write_json
 
 from .bundle import MANIFEST, Bundle, library_versions, save_bundle
-from .reconstruct import RECONSTRUCT_BATCH, reconstruct_slices
+from .reconstruct import RECONSTRUCT_BATCH, reconstruct_slices, write_volume
 from .scaling import DataScaling, ScaledReconstructor, estimate_scaling, normalised_ei_losses
 from .scores import PRIMARY_SCORE, ValidationScores, linear_reconstructor
 from .sets import all_slices, heldout_validation, open_measurement_set
@@ -379,7 +379,7 @@ def train(
         "history": history,
         "loss": {k: [float(v) for v in h] for k, h in trainer.loss_history.items()},
     }
-    atomic_write_bytes(out / VALIDATION, _npy(val_recon))
+    write_volume(out / VALIDATION, val_recon)
     atomic_write_json(out / SCORES, summary)
     plot_history(out / "scores.png", history, reference)
     bundle = Bundle(
@@ -398,14 +398,6 @@ def train(
     save_bundle(out, bundle)  # bundle.json last: the folder is complete
     say(f"best epoch {best['epoch']}: {final}; bundle in {out}")
     return summary
-
-
-def _npy(a: np.ndarray) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(a, dtype=np.float32))
-    return buf.getvalue()
 
 
 def sweep(
