@@ -26,6 +26,7 @@ import torch
 
 from deepinv_ei.scan import MeasurementSet, ingest
 from deepinv_ei.training import PRIMARY_SCORE, train
+from deepinv_ei.training.scores import RAMP_SCORE
 from deepinv_ei.utils import atomic_write_json
 
 
@@ -67,20 +68,22 @@ def ranking(args) -> dict:
         history = run["history"]
         picked = history[args.every - 1 :: args.every] or history[-1:]
         models += [
-            {"alpha": alpha, "epoch": r["epoch"], "score": r[PRIMARY_SCORE], "psnr": r["psnr"]}
+            {"alpha": alpha, "epoch": r["epoch"], "psnr": r["psnr"]}
+            | {name: r[name] for name in (PRIMARY_SCORE, RAMP_SCORE)}
             for r in picked
         ]
         print(f"alpha {alpha:g}: {len(history)} epochs, last {history[-1]}")
-    rho = spearmanr([-m["score"] for m in models], [m["psnr"] for m in models]).statistic
-    chosen = min(models, key=lambda m: m["score"])
     best = max(models, key=lambda m: m["psnr"])
-    return {
-        "models": models,
-        "spearman": float(rho),
-        "selected": chosen,
-        "best": best,
-        "selected_minus_best_db": chosen["psnr"] - best["psnr"],
-    }
+    result = {"models": models, "best": best}
+    for name in (PRIMARY_SCORE, RAMP_SCORE):
+        rho = spearmanr([-m[name] for m in models], [m["psnr"] for m in models]).statistic
+        chosen = min(models, key=lambda m: m[name])
+        result[name] = {
+            "spearman": float(rho),
+            "selected": chosen,
+            "selected_minus_best_db": chosen["psnr"] - best["psnr"],
+        }
+    return result
 
 
 UNITS = {"mm": 0.02, "m": 2e-5, "px": 1.0}

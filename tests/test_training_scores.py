@@ -9,7 +9,7 @@ from learning_sets import phantoms, write_set
 
 from deepinv_ei.loss import SureGaussian
 from deepinv_ei.training import PRIMARY_SCORE, ValidationScores
-from deepinv_ei.training.scores import linear_reconstructor
+from deepinv_ei.training.scores import RAMP_SCORE, linear_reconstructor, ramp_energy
 from deepinv_ei.training.sets import open_measurement_set
 from deepinv_ei.transforms import Rotate
 
@@ -42,8 +42,9 @@ def test_the_truth_predicts_held_out_views_and_fbp_does_not(clean_set):
     oracle = scores(lambda y, physics: x_val.to(y))
     fbp = scores(linear_reconstructor)
     assert oracle[PRIMARY_SCORE] < 1e-5 and oracle["mc_residual"] < 1e-5
+    assert oracle[RAMP_SCORE] < 1e-5 and fbp[RAMP_SCORE] > 0.02
     assert fbp[PRIMARY_SCORE] > 0.02
-    assert scores.names == (PRIMARY_SCORE, "equivariance_error", "mc_residual")
+    assert scores.names == (PRIMARY_SCORE, RAMP_SCORE, "equivariance_error", "mc_residual")
 
 
 def test_held_out_view_error_value(clean_set):
@@ -106,3 +107,14 @@ def test_bad_input_is_refused(clean_set):
         ValidationScores(
             mset.physics(), mset.y("test"), mset.heldout_physics(), mset.heldout("test")[:1]
         )
+
+
+def test_ramp_energy_weighs_frequencies_by_their_magnitude():
+    n = 32
+    t = torch.arange(n, dtype=torch.float64)
+    window = torch.hann_window(n, periodic=False, dtype=torch.float64)  # no leakage
+    low = (window * torch.cos(2 * torch.pi * 2 * t / n)).reshape(1, 1, 1, n)
+    high = (window * torch.cos(2 * torch.pi * 8 * t / n)).reshape(1, 1, 1, n)
+    ratio = ramp_energy(high) / ramp_energy(low)
+    assert ratio == pytest.approx(4.0, rel=0.01)  # the same energy at 4 times the frequency
+    assert ramp_energy(3 * low) == pytest.approx(9 * ramp_energy(low))
