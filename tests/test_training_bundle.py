@@ -213,3 +213,18 @@ def test_raw_objective_and_extra_scores(scan, tmp_path):
     assert summary["history"][0]["probe"] == 1.5 and summary["select"] == PRIMARY_SCORE
     scaling = load_bundle(tmp_path / "raw").scaling
     assert (scaling.scale, scaling.measurement_energy) == (1.0, 1.0)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_resume_an_interrupted_run(scan, tmp_path):
+    out = tmp_path / "resumed"
+    first = train(scan, out, verbose=False, **TINY)
+    weights = (out / "model.pth").read_bytes()
+    with pytest.raises(FileExistsError, match="finished run"):
+        train(scan, out, verbose=False, resume=True, **TINY)
+    (out / "bundle.json").unlink()  # as if killed before the bundle was written
+    again = train(scan, out, verbose=False, resume=True, **TINY)
+    assert again["history"] == first["history"] and (out / "model.pth").read_bytes() == weights
+    with pytest.raises(ValueError, match="another configuration"):
+        (out / "bundle.json").unlink()
+        train(scan, out, verbose=False, resume=True, **{**TINY, "lr": 1e-3})
