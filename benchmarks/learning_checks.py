@@ -26,7 +26,7 @@ import torch
 
 from deepinv_ei.scan import MeasurementSet, ingest
 from deepinv_ei.training import PRIMARY_SCORE, train
-from deepinv_ei.training.scores import RAMP_SCORE
+from deepinv_ei.training.scores import HELDOUT_SCORE
 from deepinv_ei.utils import atomic_write_json
 
 
@@ -69,13 +69,13 @@ def ranking(args) -> dict:
         picked = history[args.every - 1 :: args.every] or history[-1:]
         models += [
             {"alpha": alpha, "epoch": r["epoch"], "psnr": r["psnr"]}
-            | {name: r[name] for name in (PRIMARY_SCORE, RAMP_SCORE)}
+            | {name: r[name] for name in (PRIMARY_SCORE, HELDOUT_SCORE)}
             for r in picked
         ]
         print(f"alpha {alpha:g}: {len(history)} epochs, last {history[-1]}")
     best = max(models, key=lambda m: m["psnr"])
     result = {"models": models, "best": best}
-    for name in (PRIMARY_SCORE, RAMP_SCORE):
+    for name in (PRIMARY_SCORE, HELDOUT_SCORE):
         rho = spearmanr([-m[name] for m in models], [m["psnr"] for m in models]).statistic
         chosen = min(models, key=lambda m: m[name])
         result[name] = {

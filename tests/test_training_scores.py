@@ -9,7 +9,7 @@ from learning_sets import phantoms, write_set
 
 from deepinv_ei.loss import SureGaussian
 from deepinv_ei.training import PRIMARY_SCORE, ValidationScores
-from deepinv_ei.training.scores import RAMP_SCORE, linear_reconstructor, ramp_energy
+from deepinv_ei.training.scores import HELDOUT_SCORE, linear_reconstructor, ramp_energy
 from deepinv_ei.training.sets import open_measurement_set
 from deepinv_ei.transforms import Rotate
 
@@ -42,9 +42,9 @@ def test_the_truth_predicts_held_out_views_and_fbp_does_not(clean_set):
     oracle = scores(lambda y, physics: x_val.to(y))
     fbp = scores(linear_reconstructor)
     assert oracle[PRIMARY_SCORE] < 1e-5 and oracle["mc_residual"] < 1e-5
-    assert oracle[RAMP_SCORE] < 1e-5 and fbp[RAMP_SCORE] > 0.02
+    assert oracle[HELDOUT_SCORE] < 1e-5 and fbp[HELDOUT_SCORE] > 0.02
     assert fbp[PRIMARY_SCORE] > 0.02
-    assert scores.names == (PRIMARY_SCORE, RAMP_SCORE, "equivariance_error", "mc_residual")
+    assert scores.names == (PRIMARY_SCORE, HELDOUT_SCORE, "equivariance_error", "mc_residual")
 
 
 def test_held_out_view_error_value(clean_set):
@@ -53,7 +53,7 @@ def test_held_out_view_error_value(clean_set):
     y, held = mset.y("test"), mset.heldout("test")
     x = mset.physics().A_dagger(y)
     expected = (mset.heldout_physics().A(x) - held).norm() / held.norm()
-    got = scores_of(path)(linear_reconstructor)[PRIMARY_SCORE]
+    got = scores_of(path)(linear_reconstructor)[HELDOUT_SCORE]
     assert got == pytest.approx(float(expected), rel=1e-5)
 
 

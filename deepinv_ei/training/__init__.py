@@ -34,7 +34,7 @@ from .scaling import (
     normalised_ei_losses,
     paper_alpha_in_normalised_units,
 )
-from .scores import PRIMARY_SCORE, ValidationScores
+from .scores import HELDOUT_SCORE, PRIMARY_SCORE, ValidationScores
 from .trainer import CURVES, HISTORY, TRAINER_FILES, Trainer, save_curves
 
 __all__ = [
@@ -77,5 +77,6 @@ __all__ = [
     "normalised_ei_losses",
     "paper_alpha_in_normalised_units",
     "PRIMARY_SCORE",
+    "HELDOUT_SCORE",
     "ValidationScores",
 ]

@@ -11,8 +11,9 @@ One run reads settings, then the data, then the physics, trains, and writes a bu
    (:func:`~deepinv_ei.training.normalised_ei_losses`): MC, or SURE for noisy data (Robust EI),
    plus :math:`\alpha` EI; no image :math:`x` is ever read;
 4. the scores of :class:`~deepinv_ei.training.ValidationScores` are computed after every
-   epoch; the epoch with the lowest held-out-view error is kept, and training stops early when
-   it has not improved for ``patience`` evaluations or the time budget is spent;
+   epoch; the epoch with the lowest primary score (the ramp-weighted held-out-view error) is
+   kept, and training stops early when it has not improved for ``patience`` evaluations or the
+   time budget is spent;
 5. the best model is written as a bundle (:mod:`~deepinv_ei.training.bundle`) with its
    validation reconstructions, the score history (JSON and PNG) and FBP's scores beside it.
 
@@ -410,7 +411,8 @@ def sweep(
     **settings: Any,
 ) -> dict:
     r"""Train one model per :math:`\alpha` in ``out/alpha_<a>/`` and select the one with the
-    lowest held-out-view error; its bundle is also copied to ``out/`` itself, so that ``out``
+    lowest primary score (:data:`~deepinv_ei.training.PRIMARY_SCORE`); its bundle is also
+    copied to ``out/`` itself, so that ``out``
     is the selected model (``out/sweep.json`` lists every score).
     """
     alphas = [float(a) for a in alphas]

@@ -2,9 +2,9 @@ r"""Unit-free EI training: a data scale for the network and both loss terms norm
 
 With raw terms, the EI objective :math:`\frac1m\|Af(y)-y\|^2 + \alpha\frac1n\|x_3-x_2\|^2`
 changes meaning with the user's description of the scanner: describing the same scan in mm
-instead of pixels multiplies :math:`A` by the pixel size :math:`c`, which leaves the measured
-:math:`y` unchanged but divides the reconstruction (an attenuation per unit length) by
-:math:`c`, so the EI term shrinks by :math:`c^2` and the MC term does not.
+instead of pixels multiplies :math:`A` by the pixel size :math:`c` (in mm), which leaves the
+measured :math:`y` unchanged but divides the reconstruction (an attenuation per unit length) by
+:math:`c`, so the EI term is multiplied by :math:`1/c^2` and the MC term is not.
 
 This module removes every such factor. From the training measurements it measures
 

@@ -4,7 +4,7 @@ Measurement consistency on the training measurements cannot choose a model (FBP 
 them), and the training loss cannot compare different :math:`\alpha`. These scores can; each is
 a relative error, so they do not depend on units or data scale:
 
-- **held-out views** (the primary score): with the views :math:`y_h = A_h x + \epsilon_h` that
+- **held-out views** (``heldout_view_error``): with the views :math:`y_h = A_h x + \epsilon_h` that
   training never saw (left out at ingest),
 
   .. math::
@@ -15,13 +15,13 @@ a relative error, so they do not depend on units or data scale:
   summed over the validation slices :math:`i`. A reconstruction that is right off the measured
   views predicts them; one that only fits :math:`y` (FBP, MC) does not. Noise in :math:`y_h`
   adds the same constant to every model's squared numerator, so the ranking is kept;
-- **ramp-weighted held-out views**: the same ratio with every view's residual and data weighted
-  by :math:`|\omega|` along the detector (``heldout_view_error_ramp``),
+- **ramp-weighted held-out views** (``heldout_view_error_ramp``, the primary score): the same
+  ratio with every view's residual and data weighted by :math:`|\omega|` along the detector,
   :math:`\|R^{1/2}(A_h f(y) - y_h)\| / \|R^{1/2} y_h\|` with :math:`R` the ramp filter. Since
   :math:`A_h^\top R A_h` is close to a multiple of the identity for dense views (the FBP
   identity), its numerator approximates the image error :math:`\|f(y) - x\|` with all spatial
   frequencies weighed alike, as PSNR does; the plain score weighs low frequencies more
-  (:math:`A_h^\top A_h` acts as :math:`1/|\omega|`);
+  (:math:`A_h^\top A_h` acts as :math:`1/|\omega|`) and can prefer a smoother model;
 - **equivariance error** on the validation slices,
   :math:`\|f(A T_g f(y)) - T_g f(y)\| / \|T_g f(y)\|` with group elements drawn from a fixed
   seed (the same at every evaluation);
@@ -40,15 +40,16 @@ import torch
 __all__ = [
     "ValidationScores",
     "PRIMARY_SCORE",
-    "RAMP_SCORE",
+    "HELDOUT_SCORE",
     "linear_reconstructor",
     "ramp_energy",
 ]
 
-#: The score that selects checkpoints, models and :math:`\alpha` (lower is better).
-PRIMARY_SCORE = "heldout_view_error"
-#: The held-out-view error with the ramp weighting (see the module documentation).
-RAMP_SCORE = "heldout_view_error_ramp"
+#: The score that selects checkpoints, models and :math:`\alpha` (lower is better): the
+#: ramp-weighted held-out-view error (see the module documentation).
+PRIMARY_SCORE = "heldout_view_error_ramp"
+#: The plain held-out-view error, reported beside it.
+HELDOUT_SCORE = "heldout_view_error"
 
 
 def ramp_energy(sinogram: torch.Tensor) -> float:
@@ -114,7 +115,7 @@ class ValidationScores:
             name
             for name, present in (
                 (PRIMARY_SCORE, y_heldout is not None),
-                (RAMP_SCORE, y_heldout is not None),
+                (HELDOUT_SCORE, y_heldout is not None),
                 ("equivariance_error", transform_factory is not None),
                 ("mc_residual", True),
                 ("sure", sure is not None),
@@ -164,8 +165,8 @@ class ValidationScores:
                 sums["sure"] += float(est.double().sum()) * y[0].numel()
         out = {"mc_residual": (sums["mc"] / sums["mc_ref"]) ** 0.5}
         if self.y_heldout is not None:
-            out[PRIMARY_SCORE] = (sums["hv"] / sums["hv_ref"]) ** 0.5
-            out[RAMP_SCORE] = (sums["hr"] / sums["hr_ref"]) ** 0.5
+            out[HELDOUT_SCORE] = (sums["hv"] / sums["hv_ref"]) ** 0.5
+            out[PRIMARY_SCORE] = (sums["hr"] / sums["hr_ref"]) ** 0.5
         if transform is not None:
             out["equivariance_error"] = (sums["eq"] / sums["eq_ref"]) ** 0.5
         if self.sure is not None:
