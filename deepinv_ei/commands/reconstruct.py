@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from deepinv_ei.training.commands import add_reconstruct_parser as add_parser
-from deepinv_ei.training.commands import run_reconstruct as run
+import argparse
 
-__all__ = ["add_parser", "run"]
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from deepinv_ei.training.commands import add_reconstruct_parser
+
+    return add_reconstruct_parser(subparsers)
+
+
+def run(args: argparse.Namespace) -> int:
+    from deepinv_ei.training.commands import run_reconstruct
+
+    return run_reconstruct(args)
