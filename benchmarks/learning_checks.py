@@ -103,7 +103,9 @@ def units(args) -> dict:
         to_unit = {"mm": 1.0, "m": 1e3, "px": 0.02}[unit]
         truth = np.load(args.truth)["attenuation"] * to_unit
         mset = MeasurementSet(path)
-        for normalise in (True,) if args.normalised_only else (True, False):
+        for normalise in {"both": (True, False), "normalised": (True,), "raw": (False,)}[
+            args.objective
+        ]:
             name = f"{unit}_{'normalised' if normalise else 'raw'}"
             train(
                 path, args.out / name, alpha=args.alpha, epochs=args.epochs, minutes=None,
@@ -134,7 +136,7 @@ def main() -> None:
     u.add_argument("out", type=Path)
     u.add_argument("--alpha", type=float, default=0.1)
     u.add_argument("--epochs", type=int, default=15)
-    u.add_argument("--normalised-only", action="store_true", help="skip the raw objective")
+    u.add_argument("--objective", choices=("both", "normalised", "raw"), default="both")
     for p in (r, u):
         p.add_argument("--width", type=int, default=8)
         p.add_argument("--threads", type=int, default=1)
