@@ -19,6 +19,9 @@ COMMANDS: dict[str, str] = {
     "ingest": "deepinv_ei.commands.ingest",
     "inspect": "deepinv_ei.commands.inspect",
     "reproduce": "deepinv_ei.commands.reproduce",
+    "train": "deepinv_ei.commands.train",
+    "sweep": "deepinv_ei.commands.sweep",
+    "reconstruct": "deepinv_ei.commands.reconstruct",
 }
 
 
@@ -27,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deepinv-ei",
         description="Equivariant Imaging for DeepInverse and ODL: ingest measured scans, "
-        "inspect measurement sets, reproduce the paper's results.",
+        "inspect measurement sets, learn from them and reconstruct new scans, reproduce the "
+        "paper's results.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS.values():

@@ -11,9 +11,10 @@ import torch
 
 from deepinv_ei.experiments import ct_study
 from deepinv_ei.experiments.reproduce import RunConfig, get_profile, run
+from deepinv_ei.experiments.reproduce.methods import make_model
 from deepinv_ei.experiments.reproduce.profiles import apply_overrides
 from deepinv_ei.experiments.reproduce.tasks import build_task
-from deepinv_ei.experiments.reproduce.training import maybe_compile, mixed_precision_arg
+from deepinv_ei.models import EIUNet
 
 SPLIT_KEYS = {"range_norm", "null_norm", "range_rel", "null_rel", "range_psnr", "null_psnr"}
 
@@ -145,18 +146,17 @@ def test_fp16_grad_scaler_state_is_checkpointed_and_resumed(tmp_path, one_thread
     assert again["resumed_from_epoch"] == get_profile("cs", "smoke").epochs
 
 
-def test_speed_option_wiring():
+def test_speed_option_wiring(monkeypatch):
     p = get_profile("ct", "paper")
-    assert mixed_precision_arg(p) is False
-    assert mixed_precision_arg(dataclasses.replace(p, mixed_precision="bf16")) == "bf16"
     with pytest.raises(ValueError, match="mixed_precision"):
-        mixed_precision_arg(dataclasses.replace(p, mixed_precision="half"))
+        dataclasses.replace(p, mixed_precision="half")
     calls = []
-    net = torch.nn.Conv2d(1, 1, 3)
-    net.compile = lambda *a, **k: calls.append(True)  # noqa: E731 (the wiring, not inductor)
-    assert maybe_compile(net, p) is net and calls == []
-    maybe_compile(net, dataclasses.replace(p, compile=True))
-    assert calls == [True]
+    # the wiring, not inductor
+    monkeypatch.setattr(EIUNet, "compile", lambda self, *a, **k: calls.append(True))
+    make_model(dataclasses.replace(p, width=4))
+    assert calls == []
+    compiled = make_model(dataclasses.replace(p, width=4, compile=True))
+    assert calls == [True] and isinstance(compiled.backbone_net, EIUNet)
     # neither option is a difference from the paper's protocol
     assert dataclasses.replace(p, compile=True, mixed_precision="bf16").changes_from(p) == {}
 

@@ -22,7 +22,7 @@ from deepinv_ei.experiments.reproduce.profiles import (
     describe_changes,
     paper_profile,
 )
-from deepinv_ei.experiments.reproduce.training import ReproTrainer
+from deepinv_ei.training import Trainer
 
 run_module = importlib.import_module("deepinv_ei.experiments.reproduce.run")
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,14 +85,14 @@ def test_robust_ei_and_supervised_ei_methods(tmp_path):
 
 
 def _interrupt_after(method: str, epoch: int, monkeypatch):
-    original = ReproTrainer.save_model
+    original = Trainer.save_model
 
     def save_then_die(self, filename, ep, state=None):
         original(self, filename, ep, state)
         if self.metadata["method"] == method and ep == epoch:
             raise KeyboardInterrupt  # a kill right after a checkpoint was written
 
-    monkeypatch.setattr(ReproTrainer, "save_model", save_then_die)
+    monkeypatch.setattr(Trainer, "save_model", save_then_die)
 
 
 def test_resume_after_interruption_continues_exactly(tmp_path, monkeypatch):
@@ -111,9 +111,9 @@ def test_resume_after_interruption_continues_exactly(tmp_path, monkeypatch):
     assert set(partial) == {"pinv", "mc"}  # ei was interrupted
 
     trained = []
-    original_train = ReproTrainer.train
+    original_train = Trainer.train
     monkeypatch.setattr(
-        ReproTrainer,
+        Trainer,
         "train",
         lambda self: trained.append(self.metadata["method"]) or original_train(self),
     )

@@ -25,9 +25,9 @@ from deepinv_ei.experiments.reproduce.outputs import (
     output_lock,
     restore_non_finite,
 )
-from deepinv_ei.experiments.reproduce.outputs import strict_json as to_strict
-from deepinv_ei.experiments.reproduce.training import CHECKPOINT, load_checkpoint
+from deepinv_ei.training import CHECKPOINT, load_checkpoint
 from deepinv_ei.utils import atomic_save_torch
+from deepinv_ei.utils.io import strict_json as to_strict
 
 run_module = importlib.import_module("deepinv_ei.experiments.reproduce.run")
 ROOT = Path(__file__).resolve().parents[1]

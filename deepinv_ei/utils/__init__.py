@@ -2,6 +2,7 @@
 
 from .dottest import dottest
 from .io import (
+    atomic_save_figure,
     atomic_save_torch,
     atomic_write_bytes,
     atomic_write_json,
@@ -9,6 +10,7 @@ from .io import (
     clean_orphan_temp_files,
     non_finite_paths,
     safe_load_torch,
+    strict_json,
 )
 
 __all__ = [
@@ -17,7 +19,9 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_json",
     "atomic_save_torch",
+    "atomic_save_figure",
     "safe_load_torch",
     "clean_orphan_temp_files",
     "non_finite_paths",
+    "strict_json",
 ]

@@ -99,6 +99,22 @@ def non_finite_paths(obj: Any, prefix: str = "") -> list[str]:
     return []
 
 
+def strict_json(obj: Any) -> Any:
+    """A copy of ``obj`` (nested dicts, lists, tuples) with every NaN or infinite float
+    replaced by ``None``, ready for :func:`atomic_write_json`.
+
+    >>> strict_json({"psnr": float("nan"), "curve": [(1, 2.0), (2, float("inf"))]})
+    {'psnr': None, 'curve': [[1, 2.0], [2, None]]}
+    """
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Path:
     """Serialise ``obj`` as strict JSON (RFC 8259) to ``path`` atomically.
 
@@ -113,6 +129,18 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> Pat
         )
     text = json.dumps(obj, indent=indent, sort_keys=False, allow_nan=False)
     return atomic_write_text(path, text + "\n")
+
+
+def atomic_save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save the matplotlib figure ``fig`` as a PNG at ``path`` atomically, then close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def atomic_save_torch(path: str | os.PathLike, obj: Any) -> Path:

@@ -21,11 +21,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from .methods import parse_methods
 from .outputs import OutputConflict
-from .profiles import DEFAULT_METHODS, PROFILES, TASKS, apply_overrides, get_profile
+from .profiles import DEFAULT_METHODS, PROFILES, TASKS
 from .run import RunConfig, run
 
 
@@ -86,53 +84,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(argv: list[str] | None = None) -> RunConfig:
-    """Parse ``argv`` (default: ``sys.argv[1:]``) into a :class:`RunConfig`."""
+    """Parse ``argv`` (default: ``sys.argv[1:]``) into a :class:`RunConfig`, which checks the
+    settings; a bad one exits with status 2 naming it, before any work."""
     ap = build_parser()
     args = ap.parse_args(argv)
-    try:
-        methods = parse_methods(args.methods)
-    except ValueError as e:
-        ap.error(str(e))
-    if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        ap.error(f"--data-dir {args.data_dir!r} is not an existing folder")
     overrides = []
     for item in args.overrides:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             ap.error(f"--set expects NAME=VALUE, got {item!r}")
         overrides.append((name.strip(), value.strip()))
-    tasks = TASKS if args.task == "all" else (args.task,)
-    if args.seed < 0:
-        ap.error(f"--seed must be an integer >= 0, got {args.seed}")
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        ap.error(f"--out {args.out!r} is a file; expected a folder (new or of an earlier run)")
-    if args.resume and args.overwrite:
-        ap.error("--resume continues the run in --out, --overwrite replaces it: pick one")
-    try:  # bad overrides are a usage error, before any data is loaded
-        for task in tasks:
-            apply_overrides(get_profile(task, args.profile), dict(overrides))
+    try:
+        return RunConfig(
+            tasks=TASKS if args.task == "all" else (args.task,),
+            methods=parse_methods(args.methods),
+            profile=args.profile,
+            out=Path(args.out or Path("results/iccv") / f"{args.profile}-seed{args.seed}"),
+            data_dir=args.data_dir,
+            device=args.device,
+            seed=args.seed,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            verbose=not args.quiet,
+            overrides=tuple(overrides),
+            threads=args.threads,
+        )
     except ValueError as e:
         ap.error(str(e))
-    if args.threads is not None:
-        if args.threads < 1:
-            ap.error(f"--threads must be a positive integer, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    return RunConfig(
-        tasks=tasks,
-        methods=methods,
-        profile=args.profile,
-        out=Path(args.out)
-        if args.out
-        else Path("results/iccv") / f"{args.profile}-seed{args.seed}",
-        # absolute: one folder written two ways is one run (its identity in run.json)
-        data_dir=None if args.data_dir is None else str(Path(args.data_dir).expanduser().resolve()),
-        device=args.device,
-        seed=args.seed,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        verbose=not args.quiet,
-        overrides=tuple(overrides),
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

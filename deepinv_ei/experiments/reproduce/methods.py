@@ -10,6 +10,7 @@ r"""The compared methods as lists of :class:`deepinv.loss.Loss` (``pinv`` trains
 from __future__ import annotations
 
 import deepinv as dinv
+import torch
 
 from .profiles import METHODS, TaskProfile
 
@@ -35,6 +36,18 @@ def parse_methods(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     if bad:
         raise ValueError(f"unknown method(s) {bad}; expected a comma list from {METHODS}")
     return tuple(dict.fromkeys(items))  # de-duplicated, order kept
+
+
+def make_model(p: TaskProfile) -> torch.nn.Module:
+    r"""The reconstructor :math:`f = G(A^\dagger y)` with the profile's residual UNet :math:`G`,
+    compiled in place with :meth:`torch.nn.Module.compile` when ``p.compile`` (its
+    ``state_dict`` keys, hence checkpoints, are unchanged)."""
+    from deepinv_ei.models import EIUNet, ei_reconstructor
+
+    backbone = EIUNet(p.channels, p.width, p.scales, p.batch_norm, p.zero_init)
+    if p.compile:
+        backbone.compile()
+    return ei_reconstructor(backbone)
 
 
 def make_losses(method: str, p: TaskProfile, transform) -> list[dinv.loss.Loss]:

@@ -28,7 +28,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from deepinv_ei.utils import atomic_write_json, clean_orphan_temp_files, non_finite_paths
+from deepinv_ei.training import TRAINER_FILES
+from deepinv_ei.utils import (
+    atomic_write_json,
+    clean_orphan_temp_files,
+    non_finite_paths,
+    strict_json,
+)
 
 RESULTS = "results.json"
 RUN_FILE = "run.json"
@@ -37,8 +43,9 @@ LOCK_FILE = ".lock"
 OUTPUT_FILES = (RESULTS, RUN_FILE, "results.md")
 OUTPUT_GLOBS = ("fig1_*.png", "curves_*.png", "split_*.png")
 OUTPUT_DIRS = ("recon", "checkpoints")
-#: Names written inside OUTPUT_DIRS (reconstructions, checkpoints, final models).
-WRITTEN_GLOBS = ("*.pt", "*.pth", "*.pth.tar")
+#: Names written inside OUTPUT_DIRS (reconstructions, checkpoints, final models, the trainer's
+#: histories and curves).
+WRITTEN_GLOBS = ("*.pt", "*.pth", "*.pth.tar", *TRAINER_FILES)
 _IDENTITY_KEYS = ("profile", "seed", "data_dir", "overrides")
 
 
@@ -81,11 +88,7 @@ def _stored_identity(out: Path) -> tuple[dict | None, Path | None]:
 def check_output(out: Path, identity: dict, resume: bool, overwrite: bool) -> dict | None:
     """The earlier run's identity in ``out`` if it is this run's, ``None`` if ``out`` holds no
     run (or ``overwrite``); an :class:`OutputConflict` naming the differences otherwise.
-    Reads only."""
-    if resume and overwrite:
-        raise OutputConflict(
-            "--resume continues the run in --out, --overwrite replaces it: pick one"
-        )
+    Reads only. (``resume`` and ``overwrite`` together are refused by the run's settings.)"""
     stored, path = _stored_identity(out)
     if stored is None or stored == identity:
         return stored
@@ -149,9 +152,10 @@ def claim_output(
     overwrite: bool,
     say: Callable[[str], Any] = print,
 ) -> dict:
-    """Prepare ``out`` for this run (call under :func:`output_lock`): refuse another run's
-    folder, delete the earlier run's outputs if ``overwrite``, delete orphan temporary files,
-    record ``run.json``; returns the earlier results of this run (``{}`` if none)."""
+    """Prepare ``out`` for this run, once, under :func:`output_lock`: refuse another run's
+    folder (:func:`check_output`), delete the earlier run's outputs if ``overwrite``, delete
+    orphan temporary files, record ``run.json``; returns the earlier results of this run
+    (``{}`` if none, NaN restored where ``results.json`` has ``null`` for one)."""
     check_output(out, identity, resume, overwrite)
     if overwrite and _stored_identity(out)[0] is not None:
         removed = remove_outputs(out)
@@ -179,21 +183,6 @@ def flag_non_finite(entry: dict) -> list[str]:
     return bad
 
 
-def _replace(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _replace(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_replace(v) for v in obj]
-    return obj
-
-
-def strict_json(results: dict) -> dict:
-    """A copy of ``results`` with every NaN or infinite number replaced by ``None``."""
-    return _replace(results)
-
-
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -217,5 +206,5 @@ def restore_non_finite(results: dict) -> None:
 
 
 def write_results(out: Path, results: dict) -> Path:
-    """``results.json``, strict JSON, written atomically."""
+    """``results.json``, strict JSON (:func:`deepinv_ei.utils.strict_json`), written atomically."""
     return atomic_write_json(out / RESULTS, strict_json(results))

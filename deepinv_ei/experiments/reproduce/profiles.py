@@ -1,10 +1,14 @@
 r"""Training profiles as data: one :class:`TaskProfile` per (task, profile).
 
 ``paper`` holds the settings of Chen, Tachella & Davies (ICCV 2021) as listed in the shared
-reference (``ei-paper-facts.md``); ``quick`` shrinks images, network and epochs so that one task
-takes at most 10 minutes on a 2-core CPU while keeping the structure that makes EI work
-(under-determined :math:`A`, a group that :math:`A` is not equivariant to); ``long`` is a CPU
-run of up to ~90 minutes for CT; ``smoke`` runs in seconds for the tests.
+reference (``ei-paper-facts.md``); ``quick`` shrinks images, network and epochs for a CPU while
+keeping the structure that makes EI work (under-determined :math:`A`, a group that :math:`A` is
+not equivariant to); ``long`` trains the same for more epochs; ``smoke`` runs in seconds for the
+tests. Why each profile differs from the paper, and what it measures, is in
+``docs/reproduce.md`` and ``docs/results.md``.
+
+A :class:`TaskProfile` is checked when it is made (:func:`check_profile`), built in or with
+``--set`` overrides (:func:`apply_overrides`): code that receives one need not check it again.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ DEFAULT_METHODS = ("pinv", "mc", "ei", "sup")
 
 @dataclass(frozen=True)
 class TaskProfile:
-    """Everything that defines one task's experiment (data, physics, group, network, optimiser)."""
+    """Everything that defines one task's experiment (data, physics, group, network, optimiser).
+
+    :raises ValueError: naming the setting, when one is out of range (:func:`check_profile`).
+    """
 
     task: str
     profile: str
@@ -67,6 +74,9 @@ class TaskProfile:
     rei_tau: float = 1e-2
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    def __post_init__(self):
+        check_profile(self)
+
     def changes_from(self, other: TaskProfile) -> dict[str, tuple]:
         """Fields that differ from ``other`` as ``{name: (other's value, this value)}``."""
         out = {}
@@ -83,6 +93,86 @@ class TaskProfile:
         d["milestones"] = list(self.milestones)
         d["notes"] = list(self.notes)
         return d
+
+
+#: Allowed values of the settings, checked by :func:`check_profile` (int and float settings
+#: not listed here must be >= 0; every float must be finite).
+_CHOICES = {
+    "transform": ("shift", "rotate"),
+    "rei_noise": ("poisson", "gaussian"),
+    "phantoms": ("ellipses", "textured"),
+    "interpolation": ("fourier", "bilinear", "bicubic", "nearest"),
+    "mixed_precision": ("none", "bf16", "fp16"),
+}
+_INT_MIN = {
+    "image_size": 1,
+    "channels": 1,
+    "n_train": 1,
+    "n_test": 1,
+    "n_views": 1,
+    "n_measurements": 1,
+    "n_trans": 1,
+    "width": 1,
+    "scales": 1,
+    "batch_size": 1,
+    "epochs": 1,
+    "eval_interval": 1,
+}
+# (low, high, low included, high included)
+_FLOAT_RANGE = {
+    "missing_rate": (0.0, 1.0, True, False),
+    "lr": (0.0, math.inf, False, False),
+    "rei_noise_level": (0.0, math.inf, False, False),
+    "rei_tau": (0.0, math.inf, False, False),
+}
+
+
+def _range_text(low: float, high: float, low_in: bool, high_in: bool) -> str:
+    parts = [f"{'>=' if low_in else '>'} {low:g}"]
+    if math.isfinite(high):
+        parts.append(f"{'<=' if high_in else '<'} {high:g}")
+    return "a finite number " + " and ".join(parts)
+
+
+def check_profile(p: TaskProfile) -> TaskProfile:
+    """``p`` if every setting is in its range, else a :class:`ValueError` naming the setting.
+
+    Run by :class:`TaskProfile` when it is made, hence before any data is loaded or any model
+    trained: counts (``epochs``, ``batch_size``,
+    ``eval_interval``, ...) are integers >= 1 (other integers >= 0), every float is finite
+    (``alpha``, ``weight_decay`` >= 0; ``lr``, noise level and ``rei_tau`` > 0;
+    ``missing_rate`` in [0, 1)), milestones are increasing positive epochs, and names are
+    among their choices.
+    """
+    for f in dataclasses.fields(p):
+        name, value = f.name, getattr(p, f.name)
+        where = f"setting {name}={value!r} ({p.task}, profile {p.profile!r})"
+        if name in _CHOICES and value not in _CHOICES[name]:
+            raise ValueError(f"{where}: expected one of {_CHOICES[name]}")
+        if isinstance(value, bool) or value is None or isinstance(value, str):
+            continue
+        if isinstance(value, int):
+            low = _INT_MIN.get(name, 0)
+            if value < low:
+                raise ValueError(f"{where}: expected an integer >= {low}")
+        elif isinstance(value, float):
+            low, high, low_in, high_in = _FLOAT_RANGE.get(name, (0.0, math.inf, True, False))
+            ok = (
+                math.isfinite(value)
+                and (value >= low if low_in else value > low)
+                and (value <= high if high_in else value < high)
+            )
+            if not ok:
+                raise ValueError(f"{where}: expected {_range_text(low, high, low_in, high_in)}")
+    m = p.milestones
+    if any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in m) or any(
+        b <= a for a, b in itertools.pairwise(m)
+    ):
+        raise ValueError(
+            f"setting milestones={m!r} ({p.task}, profile {p.profile!r}): expected increasing "
+            "epochs >= 1, e.g. milestones=200,300"
+        )
+    return p
 
 
 _PAPER = {
@@ -155,11 +245,9 @@ _PAPER = {
 _rep = dataclasses.replace
 
 _QUICK = {
-    # 64x64 with 14 views (m/n ~ 0.31, against the paper's ~0.55 at 128x128 with 50 views): at
-    # the paper's ratio EI's gain over MC stays below 1 dB within CPU hours, while with 14 views
-    # MC's error is ~95 % nullspace and EI removes a visible part of it in minutes (the CT study
-    # in docs/results.md; there the paper's alpha = 100 does best). 2 rotations, UNet width 16;
-    # zero-init so f = FBP at step 0.
+    # 64x64 with 14 views (m/n ~ 0.31, against the paper's ~0.55 at 128x128 with 50 views; why:
+    # docs/reproduce.md, profile quick), 2 rotations, UNet width 16; zero-init so f = FBP at
+    # step 0.
     "ct": _rep(
         _PAPER["ct"],
         profile="quick",
@@ -174,8 +262,8 @@ _QUICK = {
         eval_interval=1,
         zero_init=True,
         notes=(
-            "sparser than the paper (m/n 0.31 instead of 0.55): the sampling at which EI's "
-            "nullspace gain shows on a CPU; at 25 views (m/n 0.55) EI - MC < 1 dB in CPU hours",
+            "sparser than the paper (m/n 0.31 instead of 0.55), for EI's nullspace gain to show "
+            "in a CPU run (docs/reproduce.md); the paper's sampling: --set n_views=25",
         ),
     ),
     "inpainting": _rep(
@@ -219,7 +307,7 @@ _LONG = {
         milestones=(200,),
         eval_interval=5,
         n_trans=3,
-        notes=(*_QUICK["ct"].notes, "CPU run of up to ~60 minutes"),
+        notes=(*_QUICK["ct"].notes, "more epochs and rotations than quick, for a longer CPU run"),
     ),
     "inpainting": _rep(
         _QUICK["inpainting"], profile="long", epochs=400, milestones=(300,), eval_interval=10
@@ -265,7 +353,7 @@ def apply_overrides(p: TaskProfile, overrides: dict[str, str]) -> TaskProfile:
     """``p`` with fields replaced from ``{name: text}`` (``--set name=value``), parsed by type.
 
     Tuples take comma-separated values (``milestones=200,300``), booleans ``true``/``false``.
-    The result is checked by :func:`check_profile`.
+    The result, a new :class:`TaskProfile`, is checked as it is made.
 
     :raises ValueError: naming the setting, for an unknown name, a value that does not parse or
         one out of range (``epochs=-1``, ``alpha=inf``, ``eval_interval=0``).
@@ -295,86 +383,7 @@ def apply_overrides(p: TaskProfile, overrides: dict[str, str]) -> TaskProfile:
             raise ValueError(
                 f"--set {name}={text!r}: expected a value like {current!r} ({type(current).__name__})"
             ) from None
-    return check_profile(dataclasses.replace(p, **values))
-
-
-#: Allowed values of the settings, checked by :func:`check_profile` (int and float settings
-#: not listed here must be >= 0; every float must be finite).
-_CHOICES = {
-    "transform": ("shift", "rotate"),
-    "rei_noise": ("poisson", "gaussian"),
-    "phantoms": ("ellipses", "textured"),
-    "interpolation": ("fourier", "bilinear", "bicubic", "nearest"),
-    "mixed_precision": ("none", "bf16", "fp16"),
-}
-_INT_MIN = {
-    "image_size": 1,
-    "channels": 1,
-    "n_train": 1,
-    "n_test": 1,
-    "n_views": 1,
-    "n_measurements": 1,
-    "n_trans": 1,
-    "width": 1,
-    "scales": 1,
-    "batch_size": 1,
-    "epochs": 1,
-    "eval_interval": 1,
-}
-# (low, high, low included, high included)
-_FLOAT_RANGE = {
-    "missing_rate": (0.0, 1.0, True, False),
-    "lr": (0.0, math.inf, False, False),
-    "rei_noise_level": (0.0, math.inf, False, False),
-    "rei_tau": (0.0, math.inf, False, False),
-}
-
-
-def _range_text(low: float, high: float, low_in: bool, high_in: bool) -> str:
-    parts = [f"{'>=' if low_in else '>'} {low:g}"]
-    if math.isfinite(high):
-        parts.append(f"{'<=' if high_in else '<'} {high:g}")
-    return "a finite number " + " and ".join(parts)
-
-
-def check_profile(p: TaskProfile) -> TaskProfile:
-    """``p`` if every setting is in its range, else a :class:`ValueError` naming the setting.
-
-    Run before any data is loaded or any model trained: counts (``epochs``, ``batch_size``,
-    ``eval_interval``, ...) are integers >= 1 (other integers >= 0), every float is finite
-    (``alpha``, ``weight_decay`` >= 0; ``lr``, noise level and ``rei_tau`` > 0;
-    ``missing_rate`` in [0, 1)), milestones are increasing positive epochs, and names are
-    among their choices.
-    """
-    for f in dataclasses.fields(p):
-        name, value = f.name, getattr(p, f.name)
-        where = f"setting {name}={value!r} ({p.task}, profile {p.profile!r})"
-        if name in _CHOICES and value not in _CHOICES[name]:
-            raise ValueError(f"{where}: expected one of {_CHOICES[name]}")
-        if isinstance(value, bool) or value is None or isinstance(value, str):
-            continue
-        if isinstance(value, int):
-            low = _INT_MIN.get(name, 0)
-            if value < low:
-                raise ValueError(f"{where}: expected an integer >= {low}")
-        elif isinstance(value, float):
-            low, high, low_in, high_in = _FLOAT_RANGE.get(name, (0.0, math.inf, True, False))
-            ok = (
-                math.isfinite(value)
-                and (value >= low if low_in else value > low)
-                and (value <= high if high_in else value < high)
-            )
-            if not ok:
-                raise ValueError(f"{where}: expected {_range_text(low, high, low_in, high_in)}")
-    m = p.milestones
-    if any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in m) or any(
-        b <= a for a, b in itertools.pairwise(m)
-    ):
-        raise ValueError(
-            f"setting milestones={m!r} ({p.task}, profile {p.profile!r}): expected increasing "
-            "epochs >= 1, e.g. milestones=200,300"
-        )
-    return p
+    return dataclasses.replace(p, **values)
 
 
 def paper_profile(task: str) -> TaskProfile:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import torch
 
-from deepinv_ei.utils import atomic_write_bytes, atomic_write_text
+from deepinv_ei.utils import atomic_save_figure, atomic_write_text
 
 from .methods import LABELS
 from .metrics import psnr
@@ -19,15 +18,6 @@ PAPER_FIG1 = {
     "inpainting": {"pinv": 3.88, "mc": 3.88, "ei": 24.13, "sup": 24.91},
 }
 FIGURE_METHODS = ("pinv", "mc", "ei", "sup", "rei", "sup_ei")
-
-
-def _save_figure(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def _image(t: torch.Tensor):
@@ -59,7 +49,7 @@ def task_figures(out: Path, task: str, res: dict, pinv_name: str) -> None:
             ax.imshow(_image(img), cmap="gray", vmin=0, vmax=1)
             ax.set_title(label, fontsize=9)
             ax.axis("off")
-        _save_figure(fig, out / f"fig1_{task}.png")
+        atomic_save_figure(fig, out / f"fig1_{task}.png")
 
     split_figure(out, task, res, pinv_name)
 
@@ -78,7 +68,7 @@ def task_figures(out: Path, task: str, res: dict, pinv_name: str) -> None:
     for ax in (ax1, ax2):
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    _save_figure(fig, out / f"curves_{task}.png")
+    atomic_save_figure(fig, out / f"curves_{task}.png")
 
 
 def split_figure(out: Path, task: str, res: dict, pinv_name: str) -> None:
@@ -100,7 +90,7 @@ def split_figure(out: Path, task: str, res: dict, pinv_name: str) -> None:
     ax.set_xticks(pos.tolist(), labels)
     ax.set(ylabel="relative error", title=f"{task}: where the error lives (e = x̂ − x)")
     ax.legend(fontsize=7)
-    _save_figure(fig, out / f"split_{task}.png")
+    atomic_save_figure(fig, out / f"split_{task}.png")
 
 
 def _split_cells(e: dict) -> str:

@@ -1,74 +1,85 @@
-"""One reproduction run: every setting checked and every task's data loaded first (errors before
-any training), then each method, merging its entry into ``results.json`` after each so that
-``--resume`` never redoes finished work and no run erases another's results (see
-:mod:`.outputs`)."""
+"""One reproduction run, read one way: settings → data → physics → training → report.
+
+- **settings**: a :class:`RunConfig` is checked when it is made (tasks, methods, seed, flags,
+  folders, every task's :class:`~.profiles.TaskProfile` with the ``--set`` overrides), so a bad
+  setting fails before anything else;
+- the **output folder** is claimed once, under its lock (:func:`~.outputs.claim_output`);
+- **data and physics** of every task are built before any training (a bad ``--data-dir`` fails
+  early);
+- **training** of each method goes through :class:`deepinv_ei.training.Trainer`;
+- the **report**: each method's entry is merged into ``results.json`` as soon as it is done, so
+  that ``--resume`` never redoes finished work and no run erases another's results (see
+  :mod:`.outputs`), then figures and ``results.md``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import deepinv as dinv
 import torch
 from torch.utils.data import DataLoader
 
-from deepinv_ei.models import EIUNet, ei_reconstructor
+from deepinv_ei.training import (
+    DistInfo,
+    Trainer,
+    barrier,
+    broadcast_from_main,
+    init_distributed,
+    shuffled_loader,
+    shutdown,
+    wrap_ddp,
+)
+from deepinv_ei.training.bundle import library_versions
 from deepinv_ei.utils import atomic_save_torch
 
 from . import report
-from .distributed import DistInfo, barrier, init_distributed, shutdown, wrap_ddp
 from .error_split import format_split
-from .methods import make_losses, noise_model
+from .methods import make_losses, make_model, noise_model
 from .metrics import image_metrics
 from .outputs import (
     RESULTS,
-    check_output,
     claim_output,
     flag_non_finite,
     output_lock,
-    read_json,
-    restore_non_finite,
     run_identity,
     write_results,
 )
 from .profiles import (
     METHODS,
+    PROFILES,
     TASKS,
     TaskProfile,
     apply_overrides,
-    check_profile,
     describe_changes,
     get_profile,
 )
 from .tasks import TaskSetup, build_task, make_transform
-from .training import (
-    CHECKPOINT,
-    EpochSampler,
-    ReproTrainer,
-    maybe_compile,
-    mixed_precision_arg,
-)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What one reproduction run does: the options of the command line, as a frozen dataclass.
+    """What one reproduction run does: the options of the command line, checked when made.
 
     :param tasks: tasks among :data:`TASKS` (``"ct"``, ``"inpainting"``, ``"cs"``).
     :param methods: methods among :data:`METHODS`, e.g. ``("pinv", "mc", "ei", "sup")``.
     :param profile: one of :data:`PROFILES`.
     :param out: the results folder (``results.json``, ``results.md``, figures, checkpoints).
-    :param data_dir: the paper's data sets; ``None`` for the embedded data.
+    :param data_dir: an existing folder with the paper's data sets (stored absolute); ``None``
+        for the embedded data.
     :param device: torch device.
-    :param seed: seed of the data, the networks and the group samplers.
+    :param seed: seed of the data, the networks and the group samplers (an integer >= 0).
     :param resume: continue an interrupted run from ``out``.
+    :param overwrite: delete the outputs of another run in ``out`` first (not with ``resume``).
     :param verbose: print progress.
     :param overrides: ``(name, value)`` pairs that change a :class:`TaskProfile` field for
         every task (``--set name=value``).
+    :param threads: torch CPU threads for the run (``None``: torch's choice).
+    :raises ValueError: naming the bad setting. :attr:`profiles` holds every task's profile.
     """
 
     tasks: tuple[str, ...]
@@ -79,30 +90,49 @@ class RunConfig:
     device: str = "cpu"
     seed: int = 0
     resume: bool = False
-    overwrite: bool = False  # delete the outputs of another run in ``out`` first
+    overwrite: bool = False
     verbose: bool = True
-    overrides: tuple[tuple[str, str], ...] = ()  # --set name=value, applied to every task
+    overrides: tuple[tuple[str, str], ...] = ()
+    threads: int | None = None
+    profiles: dict[str, TaskProfile] = field(init=False, repr=False, compare=False)
 
+    def __post_init__(self):
+        if not self.tasks or any(t not in TASKS for t in self.tasks):
+            raise ValueError(f"tasks: expected some of {TASKS}, got {self.tasks!r}")
+        if not self.methods or any(m not in METHODS for m in self.methods):
+            raise ValueError(f"methods: expected some of {METHODS}, got {self.methods!r}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile: expected one of {PROFILES}, got {self.profile!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed: expected an integer >= 0, got {self.seed!r}")
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise ValueError(f"threads: expected a positive integer, got {self.threads!r}")
+        if self.resume and self.overwrite:
+            raise ValueError(
+                "--resume continues the run in --out, --overwrite replaces it: pick one"
+            )
+        out = Path(self.out)
+        if out.exists() and not out.is_dir():
+            raise ValueError(
+                f"out {str(out)!r} is a file; expected a folder (new or of an earlier run)"
+            )
+        object.__setattr__(self, "out", out)
+        if self.data_dir is not None:
+            data_dir = Path(self.data_dir).expanduser()
+            if not data_dir.is_dir():
+                raise ValueError(f"data_dir {str(self.data_dir)!r} is not an existing folder")
+            # absolute: one folder written two ways is one run (its identity in run.json)
+            object.__setattr__(self, "data_dir", str(data_dir.resolve()))
+        overrides = dict(self.overrides)
+        profiles = {t: apply_overrides(get_profile(t, self.profile), overrides) for t in self.tasks}
+        object.__setattr__(self, "profiles", profiles)
 
-def versions() -> dict[str, str]:
-    import numpy
-    import odl
-
-    import deepinv_ei
-
-    out = {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "deepinv": dinv.__version__,
-        "odl": odl.__version__,
-        "numpy": numpy.__version__,
-        "deepinv_ei": deepinv_ei.__version__,
-    }
-    with contextlib.suppress(Exception):
-        import astra
-
-        out["astra"] = astra.__version__
-    return out
+    @property
+    def identity(self) -> dict:
+        """What makes two runs' results comparable (recorded in ``run.json``)."""
+        return run_identity(self.profile, self.seed, self.data_dir, dict(self.overrides))
 
 
 def measure(physics, x: torch.Tensor, batch: int = 32) -> torch.Tensor:
@@ -141,14 +171,6 @@ def noisy(physics, noise):
         physics.noise_model = before
 
 
-def _loader(x, y, p: TaskProfile, info: DistInfo) -> DataLoader:
-    ds = dinv.datasets.TensorDataset(x=x, y=y, use_dict_output=True)
-    if info.enabled:
-        sampler = EpochSampler(ds, num_replicas=info.world_size, rank=info.rank, shuffle=True)
-        return DataLoader(ds, batch_size=p.batch_size, sampler=sampler)
-    return DataLoader(ds, batch_size=p.batch_size, shuffle=True)
-
-
 def train_method(
     method: str,
     s: TaskSetup,
@@ -162,25 +184,22 @@ def train_method(
     """Train ``f = G(A^dagger y)`` with ``method``'s losses; returns its results entry."""
     p = s.profile
     torch.manual_seed(cfg.seed)  # the same initial G for every method
-    backbone = EIUNet(p.channels, p.width, p.scales, p.batch_norm, p.zero_init)
-    model = ei_reconstructor(maybe_compile(backbone, p)).to(device)
+    model = make_model(p).to(device)
     n_params = sum(q.numel() for q in model.parameters())
     optimizer = torch.optim.Adam(model.parameters(), lr=p.lr, weight_decay=p.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(p.milestones), gamma=0.1)
-    resume_from = ckpt_dir / CHECKPOINT
     # the group elements come from their own generator, saved in checkpoints (exact resume)
     group_rng = torch.Generator().manual_seed(cfg.seed * 1000 + 7 + info.rank)
     transform = make_transform(p.transform, p.n_trans, group_rng, p.interpolation)
-    trainer = ReproTrainer(
+    train_set = dinv.datasets.TensorDataset(x=s.x_train, y=y_train, use_dict_output=True)
+    test_set = dinv.datasets.TensorDataset(x=s.x_test, y=y_test, use_dict_output=True)
+    trainer = Trainer(
         model=wrap_ddp(model, info, device),
         physics=s.physics,
         optimizer=optimizer,
         scheduler=scheduler,
-        train_dataloader=_loader(s.x_train, y_train, p, info),
-        eval_dataloader=DataLoader(
-            dinv.datasets.TensorDataset(x=s.x_test, y=y_test, use_dict_output=True),
-            batch_size=max(p.batch_size, 8),
-        ),
+        train_dataloader=shuffled_loader(train_set, p.batch_size, info),
+        eval_dataloader=DataLoader(test_set, batch_size=max(p.batch_size, 8)),
         epochs=p.epochs,
         losses=make_losses(method, p, transform),
         generators={"group": group_rng},
@@ -189,29 +208,29 @@ def train_method(
         compute_train_metrics=False,
         online_measurements=False,
         device=device,
-        save_path=None,
         checkpoint_dir=ckpt_dir,
-        ckpt_pretrained=str(resume_from) if cfg.resume and resume_from.exists() else None,
+        resume=cfg.resume,
         metadata={"task": p.task, "method": method, "profile": p.to_dict(), "seed": cfg.seed},
-        is_main=info.is_main,
-        verbose=cfg.verbose and info.is_main,
-        show_progress_bar=cfg.verbose and info.is_main,
+        verbose=cfg.verbose,
+        show_progress_bar=cfg.verbose,
         freq_update_progress_bar=5,
         non_blocking_transfers=device.type == "cuda",
-        mixed_precision=mixed_precision_arg(p),
+        mixed_precision=p.mixed_precision,
     )
     trainer.train()
     barrier(info)
     model.eval()
     entry = evaluate(lambda y: model(y, s.physics), s.x_test.to(device), y_test, physics=s.physics)
     entry |= extra_test(s, lambda y: model(y, s.physics))
+    # like the paper we report the last model; the test PSNR at each evaluation is its curve
+    curve = [[r["epoch"], r["train_seconds"], r["PSNR"]] for r in trainer.history if "PSNR" in r]
     entry |= {
         "train_seconds": round(trainer.train_seconds(), 2),
         "epochs": p.epochs,
         "steps": p.epochs * len(trainer.train_dataloader[0]),
         "n_params": n_params,
         "resumed_from_epoch": trainer.resumed_from_epoch,
-        "curve": trainer.curve,
+        "curve": curve,
         "loss_history": {k: [float(v) for v in h] for k, h in trainer.loss_history.items()},
         "checkpoint": str(ckpt_dir / "model_final.pth"),
     }
@@ -232,62 +251,78 @@ def _meta(cfg: RunConfig, info: DistInfo, device: torch.device) -> dict:
         "load_average_at_start": round(os.getloadavg()[0], 2)
         if hasattr(os, "getloadavg")
         else None,
-        "versions": versions(),
-    }
-
-
-def check_config(cfg: RunConfig) -> dict[str, TaskProfile]:
-    """Every task's profile with the overrides, checked, before any work: a
-    :class:`ValueError` naming the bad setting otherwise."""
-    if not cfg.tasks or any(t not in TASKS for t in cfg.tasks):
-        raise ValueError(f"tasks: expected some of {TASKS}, got {cfg.tasks!r}")
-    if not cfg.methods or any(m not in METHODS for m in cfg.methods):
-        raise ValueError(f"methods: expected some of {METHODS}, got {cfg.methods!r}")
-    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
-        raise ValueError(f"seed: expected an integer >= 0, got {cfg.seed!r}")
-    return {
-        task: check_profile(apply_overrides(get_profile(task, cfg.profile), dict(cfg.overrides)))
-        for task in cfg.tasks
+        "versions": library_versions(),
     }
 
 
 def run(cfg: RunConfig) -> dict:
     """Run ``cfg`` and write everything under ``cfg.out``; returns the results dictionary.
 
-    :raises ValueError: for a bad setting, before any work.
     :raises deepinv_ei.experiments.reproduce.outputs.OutputConflict: if ``cfg.out`` holds
         another run (other profile, seed, data folder or overrides) and not ``cfg.overwrite``,
         or another process is writing to it.
     """
-    profiles = check_config(cfg)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     info, device = init_distributed(cfg.device)
+    say = print if (cfg.verbose and info.is_main) else (lambda *a, **k: None)
     try:
-        lock = output_lock(cfg.out) if info.is_main else contextlib.nullcontext()
-        with lock:
-            return _run(cfg, profiles, info, device)
+        with contextlib.ExitStack() as lock:
+            results = _claim_output(cfg, info, lock, say)
+            return _run(cfg, results, info, device, say)
     finally:
         shutdown(info)
 
 
-def _run(
-    cfg: RunConfig, profiles: dict[str, TaskProfile], info: DistInfo, device: torch.device
-) -> dict:
-    say = print if (cfg.verbose and info.is_main) else (lambda *a, **k: None)
-    identity = run_identity(cfg.profile, cfg.seed, cfg.data_dir, dict(cfg.overrides))
-    check_output(cfg.out, identity, cfg.resume, cfg.overwrite)  # every process: same verdict
-    barrier(info)
+def _claim_output(cfg: RunConfig, info: DistInfo, lock: contextlib.ExitStack, say) -> dict:
+    """The main process locks and claims ``cfg.out``; every process gets its verdict (the
+    earlier results of this run, or the error), so that all stop together on a conflict."""
+    outcome: dict | Exception | None = None
     if info.is_main:
-        results = claim_output(cfg.out, identity, cfg.resume, cfg.overwrite, say)
-    barrier(info)
-    if not info.is_main:  # read what the main process kept
-        results = read_json(cfg.out / RESULTS) if (cfg.out / RESULTS).exists() else {}
-        restore_non_finite(results)
+        try:
+            lock.enter_context(output_lock(cfg.out))
+            outcome = claim_output(cfg.out, cfg.identity, cfg.resume, cfg.overwrite, say)
+        except ValueError as err:  # OutputConflict, an unreadable results.json
+            outcome = err
+    outcome = broadcast_from_main(outcome)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def _method_entry(
+    method: str,
+    s: TaskSetup,
+    y_train: torch.Tensor,
+    y_test: torch.Tensor,
+    cfg: RunConfig,
+    info: DistInfo,
+    device: torch.device,
+) -> dict:
+    """The results entry of ``method`` on ``s``'s task (``pinv`` evaluates, others train)."""
+    ckpt_dir = cfg.out / "checkpoints" / s.profile.task / method
+    if method == "pinv":
+        entry = evaluate(s.physics.A_dagger, s.x_test, y_test, physics=s.physics)
+        entry |= extra_test(s, s.physics.A_dagger)
+        return entry | {"train_seconds": 0.0, "epochs": 0, "name": s.pinv_name}
+    if method != "rei":
+        return train_method(method, s, y_train, y_test, cfg, info, device, ckpt_dir)
+    p = s.profile
+    torch.manual_seed(cfg.seed + 1)
+    with noisy(s.physics, noise_model(p)):
+        yn_train, yn_test = measure(s.physics, s.x_train), measure(s.physics, s.x_test)
+        entry = train_method(method, s, yn_train, yn_test, cfg, info, device, ckpt_dir)
+        pinv = evaluate(s.physics.A_dagger, s.x_test, yn_test)
+    return entry | {"noise": f"{p.rei_noise} {p.rei_noise_level}", "pinv_noisy_psnr": pinv["psnr"]}
+
+
+def _run(cfg: RunConfig, results: dict, info: DistInfo, device: torch.device, say) -> dict:
     results |= _meta(cfg, info, device)
     results.setdefault("dataset", {})
     results.setdefault("settings", {})
     # every task's data and physics first: a bad --data-dir fails before any training
     setups = {}
-    for task, p in profiles.items():
+    for task, p in cfg.profiles.items():
         say(describe_changes(p))
         setups[task] = build_task(p, cfg.data_dir, cfg.seed, device)
     for task, s in setups.items():
@@ -305,41 +340,7 @@ def _run(
                 continue
             say(f"[{task}] {method} ...")
             t0 = time.perf_counter()
-            if method == "pinv":
-                entry = evaluate(s.physics.A_dagger, s.x_test, y_test, physics=s.physics)
-                entry |= extra_test(s, s.physics.A_dagger)
-                entry |= {"train_seconds": 0.0, "epochs": 0, "name": s.pinv_name}
-            elif method == "rei":
-                noise = noise_model(p)
-                torch.manual_seed(cfg.seed + 1)
-                with noisy(s.physics, noise):
-                    yn_train, yn_test = measure(s.physics, s.x_train), measure(s.physics, s.x_test)
-                    entry = train_method(
-                        method,
-                        s,
-                        yn_train,
-                        yn_test,
-                        cfg,
-                        info,
-                        device,
-                        cfg.out / "checkpoints" / task / method,
-                    )
-                    pinv = evaluate(s.physics.A_dagger, s.x_test, yn_test)
-                entry |= {
-                    "noise": f"{p.rei_noise} {p.rei_noise_level}",
-                    "pinv_noisy_psnr": pinv["psnr"],
-                }
-            else:
-                entry = train_method(
-                    method,
-                    s,
-                    y_train,
-                    y_test,
-                    cfg,
-                    info,
-                    device,
-                    cfg.out / "checkpoints" / task / method,
-                )
+            entry = _method_entry(method, s, y_train, y_test, cfg, info, device)
             first = entry.pop("first")
             entry["wall_seconds"] = round(time.perf_counter() - t0, 2)
             bad = flag_non_finite(entry)

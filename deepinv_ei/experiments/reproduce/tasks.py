@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import deepinv as dinv
 import torch
 
-from .profiles import TaskProfile, check_profile
+from .profiles import TaskProfile
 
 
 @dataclass
@@ -101,8 +101,8 @@ def load_data(p: TaskProfile, data_dir: str | None, seed: int):
 def build_task(
     p: TaskProfile, data_dir: str | None = None, seed: int = 0, device: str | torch.device = "cpu"
 ) -> TaskSetup:
-    """Data, physics and transform of ``p.task``; data errors surface here, before any training."""
-    check_profile(p)
+    """Data, then physics of ``p.task`` (a :class:`TaskProfile` is valid by construction); data
+    errors surface here, before any training."""
     x_train, x_test, name = load_data(p, data_dir, seed)
     expected = (p.channels, p.image_size, p.image_size)
     for split, x in (("train", x_train), ("test", x_test)):

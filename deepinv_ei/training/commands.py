@@ -1,0 +1,181 @@
+r"""The ``train``, ``sweep`` and ``reconstruct`` subcommands of ``deepinv-ei``.
+
+::
+
+    deepinv-ei train scan.h5 --out run/ [--alpha 0 | --alpha 1,10,100] [--minutes 15] [--device cuda]
+    deepinv-ei sweep scan.h5 --out run/ --alpha 0.1,1,10
+    deepinv-ei reconstruct run/ scan.h5 --out recon.npy      # also .h5 and a TIFF folder
+
+``train`` with a comma list of :math:`\alpha` is ``sweep``. The modules
+``deepinv_ei.commands.{train,sweep,reconstruct}`` plug these parsers and runners into
+:mod:`deepinv_ei.cli`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = [
+    "add_train_parser",
+    "add_sweep_parser",
+    "add_reconstruct_parser",
+    "run_train",
+    "run_reconstruct",
+    "parse_alphas",
+]
+
+
+def parse_alphas(text: str) -> list[float]:
+    """``"1,10,100"`` -> ``[1.0, 10.0, 100.0]``; each a finite number >= 0."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--alpha: expected a number or a comma list of numbers >= 0, got {text!r}"
+        ) from None
+    if not values or any(not (v >= 0 and v < float("inf")) for v in values):
+        raise argparse.ArgumentTypeError(
+            f"--alpha: expected a number or a comma list of numbers >= 0, got {text!r}"
+        )
+    return values
+
+
+def _training_options(p: argparse.ArgumentParser, alpha_default: str) -> None:
+    from .learn import DEFAULT_ALPHA, NOISE_CHOICES, TRANSFORM_CHOICES, LearnConfig
+
+    d = LearnConfig()
+    p.add_argument("set", help="measurement set (.h5) written by `deepinv-ei ingest`")
+    p.add_argument("--out", required=True, help="run folder (must be empty or absent)")
+    p.add_argument(
+        "--alpha",
+        type=parse_alphas,
+        default=parse_alphas(alpha_default),
+        help=f"weight of the EI term, unit-free (default {DEFAULT_ALPHA:g}); 0 trains the "
+        "data term alone (MC); a comma list trains each and selects by held-out views",
+    )
+    p.add_argument("--minutes", type=float, default=d.minutes, help="training time budget")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="most epochs")
+    p.add_argument("--device", default=d.device, help="cpu or cuda")
+    p.add_argument("--transform", choices=TRANSFORM_CHOICES, default=d.transform)
+    p.add_argument("--n-trans", type=int, default=d.n_trans, help="group elements per image")
+    p.add_argument("--noise", choices=NOISE_CHOICES, default=d.noise)
+    p.add_argument("--sigma", type=float, default=None, help="Gaussian noise level of y")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--width", type=int, default=d.width, help="UNet width")
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument(
+        "--no-normalise",
+        dest="normalise",
+        action="store_false",
+        help="train the raw objective (alpha then depends on the units; for comparison)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace the run folder")
+    p.add_argument("--quiet", action="store_true")
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    return {
+        "minutes": args.minutes,
+        "epochs": args.epochs,
+        "device": args.device,
+        "transform": args.transform,
+        "n_trans": args.n_trans,
+        "noise": "gaussian" if args.sigma is not None and args.noise == "auto" else args.noise,
+        "sigma": args.sigma,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "width": args.width,
+        "patience": args.patience,
+        "threads": args.threads,
+        "seed": args.seed,
+        "normalise": args.normalise,
+    }
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``train`` (one alpha) or ``sweep`` (``train`` with a list, or ``sweep``)."""
+    from .learn import sweep, train
+
+    common = {"overwrite": args.overwrite, "verbose": not args.quiet, **_settings(args)}
+
+    def runner() -> int:
+        if len(args.alpha) == 1 and args.command == "train":
+            resume = getattr(args, "resume", False)
+            train(args.set, args.out, alpha=args.alpha[0], resume=resume, **common)
+        else:
+            sweep(args.set, args.out, args.alpha, **common)
+        return 0
+
+    return guarded(args.command, runner)
+
+
+def run_reconstruct(args: argparse.Namespace) -> int:
+    """``reconstruct``."""
+    from .reconstruct import reconstruct
+
+    def runner() -> int:
+        reconstruct(
+            args.run, args.input, args.out, fbp=args.fbp, batch=args.batch, device=args.device,
+            overwrite=args.overwrite, progress=not args.quiet,
+        )  # fmt: skip
+        return 0
+
+    return guarded("reconstruct", runner)
+
+
+def add_train_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``train`` on ``subparsers``."""
+    from .learn import DEFAULT_ALPHA
+
+    p = subparsers.add_parser("train", help="learn a reconstructor from a measurement set")
+    _training_options(p, f"{DEFAULT_ALPHA:g}")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    return p
+
+
+def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``sweep`` on ``subparsers``."""
+    p = subparsers.add_parser("sweep", help="train one model per alpha and select one")
+    _training_options(p, "0.1,1,10")
+    return p
+
+
+def add_reconstruct_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``reconstruct`` on ``subparsers``."""
+    from .reconstruct import RECONSTRUCT_BATCH
+
+    p = subparsers.add_parser("reconstruct", help="reconstruct a scan with a trained bundle")
+    p.add_argument("run", help="bundle folder written by `deepinv-ei train`")
+    p.add_argument("input", help="measurement set of the same scanner")
+    p.add_argument("--out", required=True, help=".npy, .h5, or a folder (one TIFF per slice)")
+    p.add_argument("--fbp", action="store_true", help="also write FBP of every slice")
+    p.add_argument("--batch", type=int, default=RECONSTRUCT_BATCH, help="slices per forward pass")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def guarded(name: str, runner: Callable[[], int]) -> int:
+    """``runner()``, with errors in the settings or the files printed as one line (exit 2)."""
+    try:
+        return runner()
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"deepinv-ei {name}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``deepinv-ei`` (see :mod:`deepinv_ei.cli`)."""
+    from deepinv_ei.cli import main as cli_main
+
+    return cli_main(None if argv is None else list(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
