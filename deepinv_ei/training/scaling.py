@@ -145,7 +145,7 @@ class ScaledReconstructor(torch.nn.Module):
     >>> from deepinv_ei.models import EIUNet
     >>> from deepinv_ei.training import ScaledReconstructor
     >>> physics = dinv.physics.Inpainting(img_size=(1, 8, 8), mask=0.5)
-    >>> f = ScaledReconstructor(EIUNet(width=4, zero_init=True), scale=20.0)
+    >>> f = ScaledReconstructor(EIUNet(width=4, zero_init=True), scale=20.0).eval()
     >>> y = physics(torch.rand(1, 1, 8, 8))
     >>> bool(torch.allclose(f(y, physics), physics.A_dagger(y)))
     True
