@@ -86,14 +86,13 @@ def _stored_identity(out: Path) -> tuple[dict | None, Path | None]:
 
 
 def check_output(out: Path, identity: dict, resume: bool, overwrite: bool) -> dict | None:
-    """The earlier run's identity in ``out`` if it is this run's, ``None`` if ``out`` holds no
-    run (or ``overwrite``); an :class:`OutputConflict` naming the differences otherwise.
-    Reads only. (``resume`` and ``overwrite`` together are refused by the run's settings.)"""
+    """The identity of the run recorded in ``out`` (``None`` if none) when this run may use
+    the folder: it is the same run, or ``overwrite``; an :class:`OutputConflict` naming the
+    differences otherwise. Reads only. (``resume`` with ``overwrite`` is refused by the run's
+    settings.)"""
     stored, path = _stored_identity(out)
-    if stored is None or stored == identity:
+    if stored is None or stored == identity or overwrite:
         return stored
-    if overwrite:
-        return None
     diff = ", ".join(
         f"{k}={stored[k]!r} there, {identity[k]!r} here"
         for k in _IDENTITY_KEYS
@@ -156,8 +155,7 @@ def claim_output(
     folder (:func:`check_output`), delete the earlier run's outputs if ``overwrite``, delete
     orphan temporary files, record ``run.json``; returns the earlier results of this run
     (``{}`` if none, NaN restored where ``results.json`` has ``null`` for one)."""
-    check_output(out, identity, resume, overwrite)
-    if overwrite and _stored_identity(out)[0] is not None:
+    if check_output(out, identity, resume, overwrite) is not None and overwrite:
         removed = remove_outputs(out)
         names = ", ".join(p.name for p in removed)
         say(f"--overwrite: deleted the earlier run's outputs in {out}: {names}")
