@@ -203,7 +203,7 @@ def test_the_scan_is_given_once_and_a_set_takes_no_scan_options(scan, trained, t
     mset, run = trained
     out = ["--out", str(tmp_path / "r.npy")]
     assert main(["reconstruct", str(run), str(mset), "--keep-every", "3", *out]) == 2
-    assert "is a measurement set, already ingested; --keep-every apply to a raw scan only" in (
+    assert "already ingested; the scan options --keep-every apply to a raw scan only" in (
         capsys.readouterr().err
     )
     for scan_args in ([], [str(mset), "--sinograms", "x.npy"]):

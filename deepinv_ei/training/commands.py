@@ -136,7 +136,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         if args.input is not None and _names_a_set(args.input, given):
             if given:
                 raise ValueError(
-                    f"{args.input} is a measurement set, already ingested; "
+                    f"{args.input} is a measurement set, already ingested; the scan options "
                     f"{', '.join(given)} apply to a raw scan only"
                 )
             reconstruct(args.run, args.input, args.out, **common)
