@@ -7,12 +7,17 @@
 - :func:`open_stack`, :func:`data_exchange`, :func:`read_angles`: lazy readers of projections
   and sinograms (TIFF, HDF5, NumPy, MATLAB).
 - :func:`ingest`: raw projections or post-log sinograms in, a measurement set out;
-  :class:`MeasurementSet` reads one.
+  :class:`MeasurementSet` reads one, :func:`is_measurement_set` tells one from other files.
 - :func:`simulate_scan`: a simulated raw acquisition of a seeded 3D phantom.
 """
 
 from .ingestion import ingest
-from .measurement_set import MeasurementSet, MeasurementSetWriter, write_measurement_set
+from .measurement_set import (
+    MeasurementSet,
+    MeasurementSetWriter,
+    is_measurement_set,
+    write_measurement_set,
+)
 from .preprocess import (
     DetectorWindow,
     FlatDarkCorrection,
@@ -62,6 +67,7 @@ __all__ = [
     "data_exchange",
     "estimate_centre_offset",
     "ingest",
+    "is_measurement_set",
     "open_stack",
     "phantom_volume",
     "read_angles",

@@ -222,6 +222,24 @@ def write_measurement_set(
     return writer.path
 
 
+def is_measurement_set(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a file written as a measurement set (HDF5 with this format's
+    ``format`` attribute); any other file, or no file, is not.
+
+    :param path: the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return False
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == FORMAT
+    except OSError:  # not HDF5
+        return False
+
+
 def _evenly_spaced(angles: np.ndarray) -> bool:
     steps = np.diff(angles)
     return len(angles) < 3 or bool(np.allclose(steps, steps[0], rtol=1e-9, atol=1e-12))

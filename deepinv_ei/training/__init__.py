@@ -1,6 +1,6 @@
 """Training: the general trainer (checkpoints, exact resume, validation scores, DDP), and
 learning from measurements alone (the unit-free EI objective, validation scores without ground
-truth, trained-model bundles, reconstruction of new scans)."""
+truth, trained-model bundles, reconstruction of new scans, measurement sets or raw)."""
 
 from .bundle import Bundle, BundleError, load_bundle, save_bundle
 from .checkpoint import (
@@ -25,6 +25,7 @@ from .distributed import (
     wrap_ddp,
 )
 from .learn import DEFAULT_ALPHA, LearnConfig, sweep, train
+from .raw_scan import reconstruct_scan
 from .reconstruct import ScannerMismatch, reconstruct
 from .scaling import (
     DataScaling,
@@ -70,6 +71,7 @@ __all__ = [
     "train",
     "ScannerMismatch",
     "reconstruct",
+    "reconstruct_scan",
     "DataScaling",
     "ScaledLoss",
     "ScaledReconstructor",

@@ -5,6 +5,7 @@ r"""The ``train``, ``sweep`` and ``reconstruct`` subcommands of ``deepinv-ei``.
     deepinv-ei train scan.h5 --out run/ [--alpha 0 | --alpha 1,10,100] [--minutes 15] [--device cuda]
     deepinv-ei sweep scan.h5 --out run/ --alpha 0.1,1,10
     deepinv-ei reconstruct run/ scan.h5 --out recon.npy      # also .h5 and a TIFF folder
+    deepinv-ei reconstruct run/ 'raw/*.tif' --flats ... --out recon.h5  # a raw scan, ingest's options
 
 ``train`` with a comma list of :math:`\alpha` is ``sweep``. The modules
 ``deepinv_ei.commands.{train,sweep,reconstruct}`` plug these parsers and runners into
@@ -115,17 +116,50 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
-    """``reconstruct``."""
+    """``reconstruct``: a measurement set, or a raw scan with ingest's options."""
+    from deepinv_ei.commands.scan_options import given_scan_options, scan_options
+
+    from .raw_scan import reconstruct_scan
     from .reconstruct import reconstruct
 
     def runner() -> int:
-        reconstruct(
-            args.run, args.input, args.out, fbp=args.fbp, batch=args.batch, device=args.device,
-            overwrite=args.overwrite, progress=not args.quiet,
-        )  # fmt: skip
+        common = dict(fbp=args.fbp, batch=args.batch, device=args.device,
+                      overwrite=args.overwrite, progress=not args.quiet)  # fmt: skip
+        scan = scan_options(args)
+        sources = [s for s in (args.input, scan["projections"], scan["sinograms"]) if s]
+        if len(sources) != 1:
+            raise ValueError(
+                "give the scan once: INPUT (a measurement set, or projections), or "
+                f"--projections or --sinograms as to ingest; got {len(sources)}"
+            )
+        given = given_scan_options(args)
+        if args.input is not None and _names_a_set(args.input, given):
+            if given:
+                raise ValueError(
+                    f"{args.input} is a measurement set, already ingested; the scan options "
+                    f"{', '.join(given)} apply to a raw scan only"
+                )
+            reconstruct(args.run, args.input, args.out, **common)
+        else:
+            if args.input is not None:
+                scan["projections"] = args.input
+            reconstruct_scan(args.run, args.out, **scan, **common)
         return 0
 
-    return guarded("reconstruct", runner)
+    return guarded("reconstruct", runner, (ValueError, OSError))
+
+
+def _names_a_set(path: str, given: list[str]) -> bool:
+    """Whether ``reconstruct``'s INPUT is read as a measurement set: it is one, or it is an
+    HDF5 name, not a Data Exchange file, with no scan options given (so that a missing or
+    foreign file is reported as a measurement set)."""
+    from deepinv_ei.scan import is_measurement_set
+    from deepinv_ei.scan.readers import is_data_exchange
+
+    if is_measurement_set(path):
+        return True
+    hdf5 = path.lower().endswith((".h5", ".hdf5"))
+    return hdf5 and not given and not is_data_exchange(path)
 
 
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
@@ -145,27 +179,68 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+RECONSTRUCT_EXAMPLE = """\
+examples:
+  deepinv-ei reconstruct run/ scan.h5 --out recon.h5 --fbp
+  deepinv-ei reconstruct run/ 'scan/projections/*.tif' --flats 'scan/flats/*.tif' \\
+      --darks 'scan/darks/*.tif' --angles scan/angles_deg.txt --angle-unit deg \\
+      --geometry parallel --pixel-size 0.02 --unit mm --keep-every 40 --out recon.h5
+  deepinv-ei reconstruct run/ --sinograms fan.npy --geometry fan.toml --keep-every 40 \\
+      --out recon.h5
+"""
+
+
 def add_reconstruct_parser(subparsers) -> argparse.ArgumentParser:
-    """Register ``reconstruct`` on ``subparsers``."""
+    """Register ``reconstruct`` on ``subparsers``: the scan (a measurement set, or a raw scan
+    with the options of ``ingest``, :mod:`deepinv_ei.commands.scan_options`) and the output."""
+    from deepinv_ei.commands.scan_options import add_scan_options
+
     from .reconstruct import RECONSTRUCT_BATCH
 
-    p = subparsers.add_parser("reconstruct", help="reconstruct a scan with a trained bundle")
-    p.add_argument("run", help="bundle folder written by `deepinv-ei train`")
-    p.add_argument("input", help="measurement set of the same scanner")
-    p.add_argument("--out", required=True, help=".npy, .h5, or a folder (one TIFF per slice)")
-    p.add_argument("--fbp", action="store_true", help="also write FBP of every slice")
-    p.add_argument("--batch", type=int, default=RECONSTRUCT_BATCH, help="slices per forward pass")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p = subparsers.add_parser(
+        "reconstruct",
+        help="reconstruct a scan with a trained bundle",
+        description="Reconstruct every slice of a scan, in order, with a trained bundle: a\n"
+        "measurement set, or a raw scan given with the options of `deepinv-ei ingest`\n"
+        "(ingested into a temporary set beside --out, removed afterwards). The scanner\n"
+        "after ingest (kept views, detector) must be the bundle's.",
+        epilog=RECONSTRUCT_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("run", metavar="RUN", help="bundle folder written by `deepinv-ei train`")
+    p.add_argument(
+        "input",
+        metavar="INPUT",
+        nargs="?",
+        help="measurement set of the same scanner, or raw projections (as ingest's "
+        "--projections); or give --projections or --sinograms instead",
+    )
+    add_scan_options(
+        p,
+        geometry_default=None,
+        geometry_help="'parallel' (with --pixel-size, --unit) or a spec file (.toml, .json), "
+        "as to ingest; default: 'parallel' if --pixel-size or --unit is given, else the "
+        "bundle's scanner (the data then holds the kept views on the detector after ingest)",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument("--out", required=True, help=".npy, .h5, or a folder (one TIFF per slice)")
+    out.add_argument("--fbp", action="store_true", help="also write FBP of every slice")
+    out.add_argument("--batch", type=int, default=RECONSTRUCT_BATCH, help="slices per forward pass")
+    out.add_argument("--device", default="cpu", help="cpu or cuda")
+    out.add_argument("--overwrite", action="store_true")
+    out.add_argument("--quiet", action="store_true")
     return p
 
 
-def guarded(name: str, runner: Callable[[], int]) -> int:
-    """``runner()``, with errors in the settings or the files printed as one line (exit 2)."""
+def guarded(
+    name: str,
+    runner: Callable[[], int],
+    errors: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError),
+) -> int:
+    """``runner()``, with ``errors`` (in the settings or the files) printed as one line (exit 2)."""
     try:
         return runner()
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+    except errors as err:
         print(f"deepinv-ei {name}: error: {err}", file=sys.stderr)
         return 2
 

@@ -28,7 +28,7 @@ from deepinv_ei.utils import atomic_write_bytes
 from .bundle import load_bundle
 from .sets import all_slices, open_measurement_set
 
-__all__ = ["reconstruct", "reconstruct_slices", "write_volume", "ScannerMismatch"]
+__all__ = ["reconstruct", "reconstruct_slices", "write_volume", "check_output", "ScannerMismatch"]
 
 H5_SUFFIXES = (".h5", ".hdf5")
 #: Slices per forward pass. Results agree to the bit across processes for the same batching
@@ -53,6 +53,20 @@ def output_kind(out: str | Path) -> str:
             "without .tif (or use .npy or .h5)"
         )
     return "tiff"
+
+
+def check_output(out: str | Path, overwrite: bool = False) -> Path:
+    """``out`` as a :class:`~pathlib.Path`, checked before any work: a known format (see
+    :func:`output_kind`), and absent unless ``overwrite``.
+
+    :raises ValueError: for a ``.tif`` name (TIFF output is a folder).
+    :raises FileExistsError: if ``out`` exists and not ``overwrite``.
+    """
+    out = Path(out)
+    output_kind(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; choose another --out or pass --overwrite")
+    return out
 
 
 @torch.no_grad()
@@ -160,19 +174,17 @@ def reconstruct(
     :raises deepinv_ei.training.BundleError: for a damaged bundle.
     :raises FileExistsError: if ``out`` exists and not ``overwrite``.
     """
-    out = Path(out)
-    output_kind(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; choose another --out or pass --overwrite")
+    out = check_output(out, overwrite)
     bundle = load_bundle(run)
-    mset = open_measurement_set(input)
-    if mset.spec_hash != bundle.spec_hash:
-        raise ScannerMismatch(
-            f"{input} was measured with scanner {mset.spec_hash} but the bundle {run} was trained "
-            f"on scanner {bundle.spec_hash}; reconstruct only scans of the training scanner "
-            "(same geometry, views and detector after ingest)"
-        )
-    y, _ = all_slices(mset)
+    with open_measurement_set(input) as mset:  # closed once read: a temporary set is removed
+        if mset.spec_hash != bundle.spec_hash:
+            raise ScannerMismatch(
+                f"{input} was measured with scanner {mset.spec_hash} but the bundle {run} was "
+                f"trained on scanner {bundle.spec_hash}; reconstruct only scans of the training "
+                "scanner (same geometry, views and detector after ingest)"
+            )
+        y, _ = all_slices(mset)
+        units = str(mset.units.get("image", ""))
     rank, world, start, stop = _shard(len(y))
     dist = world > 1
     if dist:
@@ -182,7 +194,7 @@ def reconstruct(
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
         if not tdist.is_initialized():
             tdist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    physics = mset.physics(device)
+    physics = mset.physics(device)  # from the spec, read into memory
     model = bundle.build_model(device)
     part = y[start:stop]
     volume = reconstruct_slices(model, physics, part, batch, device, progress and rank == 0)
@@ -198,13 +210,7 @@ def reconstruct(
             volume = np.concatenate([p[0] for p in parts if len(p[0])])
             fbp_volume = None if not fbp else np.concatenate([p[1] for p in parts if len(p[1])])
     if rank == 0:
-        write_volume(
-            out,
-            volume,
-            fbp_volume,
-            units=str(getattr(mset, "units", {}).get("image", "")),
-            spec_hash=bundle.spec_hash,
-        )
+        write_volume(out, volume, fbp_volume, units=units, spec_hash=bundle.spec_hash)
     if dist:
         tdist.barrier()
     return out

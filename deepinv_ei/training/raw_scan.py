@@ -1,0 +1,132 @@
+r"""Reconstruct a raw scan with a trained-model bundle: ingest it with ingest's options into a
+temporary measurement set, then reconstruct every slice (:func:`reconstruct_scan`).
+
+The scan is ingested with :func:`deepinv_ei.scan.ingest` and the options given, every slice
+a training slice (the validation split and the held-out views play no part in
+reconstruction), into a hidden folder beside the output that is removed afterwards, whatever
+happens. The scanner that ingestion produces (the kept views, the detector after the window)
+must be the bundle's: its spec hash is compared, as for a measurement set.
+
+Without a scanner (no ``geometry``, ``pixel_size`` or ``unit``), the scan is read with the
+bundle's own scanner spec: the data must then already be what ingestion kept (the kept views on
+the detector after binning and cropping, e.g. a sparse-view acquisition at the training views),
+and the window, binning and view selection do not apply. Angles given with it replace the
+bundle's, so the hash check compares them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from deepinv_ei.scan import ScannerSpec, ingest
+
+from .bundle import Bundle, load_bundle
+from .reconstruct import RECONSTRUCT_BATCH, ScannerMismatch, check_output, reconstruct
+
+__all__ = ["reconstruct_scan", "bundle_scanner", "SCAN_OPTIONS"]
+
+#: The keyword arguments of :func:`~deepinv_ei.scan.ingest` that describe a scan (all but its
+#: output, the slice split and the progress bar).
+SCAN_OPTIONS = tuple(
+    name
+    for name, p in inspect.signature(ingest).parameters.items()
+    if p.kind is p.KEYWORD_ONLY
+    and name not in ("val_fraction", "n_val", "split_seed", "overwrite", "progress")
+)
+#: Options that reshape the raw data into the scanner's views and detector, by their flags.
+_RESHAPING = {"rows": "--rows", "binning": "--bin", "bin_rows": "--bin-rows",
+              "keep_every": "--keep-every", "keep_count": "--keep-count",
+              "keep_views": "--keep-views", "image_shape": "--image-shape"}  # fmt: skip
+
+
+def bundle_scanner(bundle: Bundle, run: str | Path, scan: dict[str, Any]) -> dict[str, Any]:
+    """``scan`` (ingest's keyword arguments) with its ``geometry`` decided: as given; else
+    ``"parallel"`` if ``pixel_size`` or ``unit`` is given (ingest's default); else the
+    bundle's scanner spec, which ``scan`` must not reshape (see the module documentation).
+
+    :raises ValueError: naming the options that reshape the data, with the bundle's scanner.
+    """
+    if scan.get("geometry") is not None:
+        return scan
+    if scan.get("pixel_size") is not None or scan.get("unit") is not None:
+        return {**scan, "geometry": "parallel"}
+    spec = ScannerSpec.from_dict(bundle.spec, origin=f"{run}/bundle.json")
+    given = [flag for key, flag in _RESHAPING.items() if scan.get(key) not in (None, 1)]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} without a scanner: with no --geometry, --pixel-size or --unit "
+            f"the scan is read with the bundle's scanner ({run}: {spec.num_views} views x "
+            f"{spec.det_count} detectors after ingest), which is not reshaped; give the "
+            "scanner as to `deepinv-ei ingest` (--geometry FILE, or --pixel-size and --unit)"
+        )
+    return {**scan, "geometry": spec}
+
+
+def reconstruct_scan(
+    run: str | Path,
+    out: str | Path,
+    *,
+    fbp: bool = False,
+    batch: int = RECONSTRUCT_BATCH,
+    device: str = "cpu",
+    overwrite: bool = False,
+    progress: bool = True,
+    **scan: Any,
+) -> Path:
+    """Ingest a raw scan as :func:`~deepinv_ei.scan.ingest` would and reconstruct every slice
+    with the bundle ``run``, in the original slice order (see
+    :func:`~deepinv_ei.training.reconstruct` for the output).
+
+    :param run: a bundle folder written by :func:`~deepinv_ei.training.train`.
+    :param out: ``.npy``, ``.h5`` or a folder name (TIFFs).
+    :param bool fbp: also write FBP of every slice.
+    :param int batch: slices per forward pass.
+    :param str device: ``"cpu"`` or ``"cuda"``.
+    :param bool overwrite: replace an existing ``out``.
+    :param bool progress: progress bars (ingestion, then reconstruction).
+    :param scan: the keyword arguments of :func:`~deepinv_ei.scan.ingest` that describe the
+        scan (:data:`SCAN_OPTIONS`: ``projections`` or ``sinograms``, ``flats``, ``angles``,
+        ``geometry``, ``binning``, ``keep_every``, ...), checked by ingest; ``geometry``
+        defaults to the bundle's scanner (see :func:`bundle_scanner`).
+    :raises ScannerMismatch: naming both hashes if the ingested scan's scanner is not the
+        bundle's.
+    :raises ValueError: for bad options or input, as :func:`~deepinv_ei.scan.ingest`.
+    :raises deepinv_ei.training.BundleError: for a damaged bundle.
+    :raises FileExistsError: if ``out`` exists and not ``overwrite``.
+    """
+    unknown = sorted(set(scan) - set(SCAN_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"reconstruct_scan got {unknown}; the scan is described by {list(SCAN_OPTIONS)}"
+        )
+    out = check_output(out, overwrite)
+    bundle = load_bundle(run)  # a damaged bundle fails before the scan is read
+    options = bundle_scanner(bundle, run, scan)
+    name = scan.get("projections") or scan.get("sinograms")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".ingest", dir=out.parent))
+    try:
+        tmp = folder / "scan.h5"
+        summary = ingest(tmp, **options, val_fraction=0.0, n_val=0, progress=progress)
+        if summary.spec.hash != bundle.spec_hash:
+            raise ScannerMismatch(
+                f"{name} ingested with these options gives scanner {summary.spec.hash} "
+                f"({_layout(summary.spec)}) but the bundle {run} was trained on scanner "
+                f"{bundle.spec_hash} ({_layout(ScannerSpec.from_dict(bundle.spec))}); give the "
+                "scanner, window, binning and view selection of the training scan's ingest"
+            )
+        return reconstruct(run, tmp, out, fbp=fbp, batch=batch, device=device,
+                           overwrite=overwrite, progress=progress)  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _layout(spec: ScannerSpec) -> str:
+    return (
+        f"{spec.geometry}, {spec.num_views} views x {spec.det_count} detectors of "
+        f"{spec.det_pitch:g} {spec.unit}, image {'x'.join(map(str, spec.image_shape))}"
+    )
