@@ -14,7 +14,7 @@ import tifffile
 import torch
 
 from deepinv_ei.cli import main
-from deepinv_ei.scan import ingest, save_spec, simulate_scan
+from deepinv_ei.scan import ScannerSpec, ingest, save_spec, simulate_scan
 from deepinv_ei.scan.readers import sha256_file
 from deepinv_ei.training import (
     BundleError,
@@ -77,6 +77,26 @@ def expected(trained, tmp_path_factory):
         return f["recon"][()], f["fbp"][()]
 
 
+def trained_slices(run: Path) -> str:
+    """The slice-scanner hash of the bundle's training scan."""
+    return ScannerSpec.from_dict(load_bundle(run).spec).slice_hash
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_scan_with_other_slices_of_the_same_scanner_is_reconstructed(trained, tmp_path):
+    # The next sample: more slices, other content, the same scanner and options.
+    other = simulate_scan(tmp_path / "next", n_views=24, n_slices=9, size=16, n_flats=2,
+                          n_darks=2, seed=3)  # fmt: skip
+    out = reconstruct_scan(trained[1], tmp_path / "r.npy", progress=False, **scan_kwargs(other))
+    recon = np.load(out)
+    assert recon.shape == (9, 16, 16) and recon.dtype == np.float32
+    assert np.isfinite(recon).all()
+    assert (
+        ingest(tmp_path / "n.h5", **scan_kwargs(other)).spec.hash
+        != load_bundle(trained[1]).spec_hash
+    )  # the stacks differ; their slices' scanner is the same
+
+
 def snapshot(*folders: Path) -> dict:
     files = [p for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()]
     return {p: (sha256_file(p), os.stat(p).st_mtime_ns) for p in files}
@@ -121,10 +141,10 @@ def test_a_matching_geometry_file_is_accepted_another_refused(scan, trained, exp
     np.testing.assert_array_equal(np.load(out), expected[0])
     other = tmp_path / "other.toml"
     save_spec(scan.spec.with_detector(pitch=0.03), other)
-    found = ingest(tmp_path / "o.h5", **{**kwargs, "geometry": other}).spec.hash
+    found = ingest(tmp_path / "o.h5", **{**kwargs, "geometry": other}).spec.slice_hash
     with pytest.raises(ScannerMismatch, match=found) as err:
         reconstruct_scan(run, tmp_path / "x.npy", progress=False, **{**kwargs, "geometry": other})
-    assert load_bundle(run).spec_hash in str(err.value)
+    assert trained_slices(run) in str(err.value)
     assert not (tmp_path / "x.npy").exists()
 
 
@@ -132,13 +152,13 @@ def test_a_scan_of_another_scanner_is_refused_naming_both_hashes(trained, tmp_pa
     run = trained[1]
     fan = simulate_scan(tmp_path / "fan", kind="fan", n_views=24, n_slices=2, size=16)
     found = ingest(tmp_path / "fan.h5", sinograms=fan.sinograms, geometry=fan.spec_file,
-                   keep_every=KEEP_EVERY, n_val=0).spec.hash  # fmt: skip
+                   keep_every=KEEP_EVERY, n_val=0).spec.slice_hash  # fmt: skip
     args = ["reconstruct", str(run), "--sinograms", str(fan.sinograms), "--geometry",
             str(fan.spec_file), "--keep-every", str(KEEP_EVERY), "--out",
             str(tmp_path / "r.npy"), "--quiet"]  # fmt: skip
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert found in err and load_bundle(run).spec_hash in err and "fan2d, 8 views" in err
+    assert found in err and trained_slices(run) in err and "fan2d, 8 views" in err
     assert not (tmp_path / "r.npy").exists() and not list(tmp_path.glob(".r.npy*"))
 
 

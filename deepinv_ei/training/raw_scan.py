@@ -25,7 +25,7 @@ from typing import Any
 from deepinv_ei.scan import ScannerSpec, ingest
 
 from .bundle import Bundle, load_bundle
-from .reconstruct import RECONSTRUCT_BATCH, ScannerMismatch, check_output, reconstruct
+from .reconstruct import RECONSTRUCT_BATCH, check_output, check_scanner, reconstruct
 
 __all__ = ["reconstruct_scan", "bundle_scanner", "SCAN_OPTIONS"]
 
@@ -112,21 +112,11 @@ def reconstruct_scan(
     try:
         tmp = folder / "scan.h5"
         summary = ingest(tmp, **options, val_fraction=0.0, n_val=0, progress=progress)
-        if summary.spec.hash != bundle.spec_hash:
-            raise ScannerMismatch(
-                f"{name} ingested with these options gives scanner {summary.spec.hash} "
-                f"({_layout(summary.spec)}) but the bundle {run} was trained on scanner "
-                f"{bundle.spec_hash} ({_layout(ScannerSpec.from_dict(bundle.spec))}); give the "
-                "scanner, window, binning and view selection of the training scan's ingest"
-            )
+        check_scanner(
+            summary.spec, bundle, run, f"{name} ingested with these options gives",
+            "give the scanner, window, binning and view selection of the training scan's ingest",
+        )  # fmt: skip
         return reconstruct(run, tmp, out, fbp=fbp, batch=batch, device=device,
                            overwrite=overwrite, progress=progress)  # fmt: skip
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _layout(spec: ScannerSpec) -> str:
-    return (
-        f"{spec.geometry}, {spec.num_views} views x {spec.det_count} detectors of "
-        f"{spec.det_pitch:g} {spec.unit}, image {'x'.join(map(str, spec.image_shape))}"
-    )

@@ -25,10 +25,18 @@ import torch
 
 from deepinv_ei.utils import atomic_write_bytes
 
-from .bundle import load_bundle
+from .bundle import Bundle, load_bundle
 from .sets import all_slices, open_measurement_set
 
-__all__ = ["reconstruct", "reconstruct_slices", "write_volume", "check_output", "ScannerMismatch"]
+__all__ = [
+    "reconstruct",
+    "reconstruct_slices",
+    "write_volume",
+    "check_output",
+    "check_scanner",
+    "scanner_layout",
+    "ScannerMismatch",
+]
 
 H5_SUFFIXES = (".h5", ".hdf5")
 #: Slices per forward pass. Results agree to the bit across processes for the same batching
@@ -38,6 +46,35 @@ RECONSTRUCT_BATCH = 8
 
 class ScannerMismatch(ValueError):
     """A scan from another scanner (or other views) than the bundle was trained on."""
+
+
+def check_scanner(spec: Any, bundle: Bundle, run: str | Path, what: str, hint: str) -> None:
+    """Refuse a scan whose slices are not those the bundle was trained on.
+
+    The slices' scanners are compared (:attr:`~deepinv_ei.scan.ScannerSpec.slice_hash`): a
+    stack of another number of slices from the training scanner is accepted.
+
+    :param spec: the scan's :class:`~deepinv_ei.scan.ScannerSpec`.
+    :param str what: the start of the message (``"scan.h5 was measured with"``).
+    :param str hint: what to do, at the end of the message.
+    :raises ScannerMismatch: naming both hashes and both layouts.
+    """
+    from deepinv_ei.scan import ScannerSpec
+
+    trained = ScannerSpec.from_dict(bundle.spec, origin=f"{run}/bundle.json")
+    if spec.slice_hash != trained.slice_hash:
+        raise ScannerMismatch(
+            f"{what} scanner {spec.slice_hash} ({scanner_layout(spec)}) but the bundle {run} "
+            f"was trained on scanner {trained.slice_hash} ({scanner_layout(trained)}); {hint}"
+        )
+
+
+def scanner_layout(spec: Any) -> str:
+    """A scanner in a few words: geometry, views, detector and image."""
+    return (
+        f"{spec.geometry}, {spec.num_views} views x {spec.det_count} detectors of "
+        f"{spec.det_pitch:g} {spec.unit}, image {'x'.join(map(str, spec.image_shape))}"
+    )
 
 
 def output_kind(out: str | Path) -> str:
@@ -177,12 +214,11 @@ def reconstruct(
     out = check_output(out, overwrite)
     bundle = load_bundle(run)
     with open_measurement_set(input) as mset:  # closed once read: a temporary set is removed
-        if mset.spec_hash != bundle.spec_hash:
-            raise ScannerMismatch(
-                f"{input} was measured with scanner {mset.spec_hash} but the bundle {run} was "
-                f"trained on scanner {bundle.spec_hash}; reconstruct only scans of the training "
-                "scanner (same geometry, views and detector after ingest)"
-            )
+        check_scanner(
+            mset.spec, bundle, run, f"{input} was measured with",
+            "reconstruct only scans of the training scanner (same geometry, views and detector "
+            "after ingest)",
+        )  # fmt: skip
         y, _ = all_slices(mset)
         units = str(mset.units.get("image", ""))
     rank, world, start, stop = _shard(len(y))

@@ -60,6 +60,12 @@ def _absent(spec: ScannerSpec, attrs: Sequence[str], allowed_for: str) -> None:
             )
 
 
+def _digest(canonical: dict) -> str:
+    """SHA-256 (hex) of the JSON of ``canonical`` (sorted keys, no spaces)."""
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @dataclass(frozen=True, eq=False)
 class ScannerSpec:
     r"""The geometry of a CT scan: views, detector, source (fan and cone beam) and image grid.
@@ -325,8 +331,26 @@ class ScannerSpec:
         image shape and ends (:attr:`image_bounds`), every float as its exact hexadecimal form
         (:meth:`float.hex`). Two specs are equal when these are.
         """
-        text = json.dumps(self._canonical(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return _digest(self._canonical())
+
+    @property
+    def slice_hash(self) -> str:
+        """The :attr:`hash` of the scanner of one slice: a ``parallel3d`` stack's is that of the
+        ``parallel2d`` scanner of its slices, whatever its number of rows; otherwise
+        :attr:`hash`. Two scans whose slices a 2D model reconstructs alike share it.
+
+        >>> a = ScannerSpec("parallel3d", "mm", np.linspace(0, 3, 7), 5, 0.1, det_rows=4)
+        >>> b = dataclasses.replace(a, det_rows=9)
+        >>> a.hash == b.hash, a.slice_hash == b.slice_hash
+        (False, True)
+        >>> a.slice_hash == dataclasses.replace(a, geometry="parallel2d", det_rows=1,
+        ...                                     row_pitch=None).hash
+        True
+        """
+        canonical = self._canonical()
+        if self.geometry == "parallel3d":
+            canonical |= {"geometry": "parallel2d", "det_rows": 1, "row_pitch": None}
+        return _digest(canonical)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ScannerSpec):
