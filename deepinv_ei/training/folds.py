@@ -176,10 +176,13 @@ class FoldPhysics(dinv.physics.LinearPhysics):
     :param views: the physics of the views :math:`T_k` (their ray transform).
     :param full: the physics of every kept view, with FBP as ``A_dagger``.
     :param ViewFold fold: the fold.
+    :param device: the device of the physics (that of ``views`` and ``full``).
     """
 
-    def __init__(self, views: Any, full: Any, fold: ViewFold):
-        super().__init__(A=views.A, A_adjoint=views.A_adjoint, img_size=views.img_size)
+    def __init__(self, views: Any, full: Any, fold: ViewFold, device: Any = "cpu"):
+        super().__init__(
+            A=views.A, A_adjoint=views.A_adjoint, img_size=views.img_size, device=device
+        )
         self.views, self.full, self.fold = views, full, fold
         self.register_buffer("rows", torch.as_tensor(fold.kept), persistent=False)
         self.register_buffer("weights", torch.as_tensor(fold.weights())[:, None], persistent=False)
@@ -218,4 +221,4 @@ def fold_physics(spec: Any, full: Any, fold: ViewFold, device: Any = "cpu") -> t
         ray = as_ray_transform(geometry_from_spec(spec.select_views(indices)))
         return OdlPhysics(ray, device=device)
 
-    return FoldPhysics(views(fold.kept), full, fold), views(fold.held)
+    return FoldPhysics(views(fold.kept), full, fold, device), views(fold.held)
