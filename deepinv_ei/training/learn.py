@@ -505,6 +505,7 @@ def train(
             "best_epoch": summary["best_epoch"],
             "refit": False,
         }
+        summary["validation"] = validation
         _write_bundle(out, set_path, mset, cfg, learned, data.physics, device, summary,
                       validation)  # fmt: skip
         say(f"best epoch {summary['best_epoch']}: {summary['scores']}; bundle in {out}")
