@@ -6,7 +6,8 @@ A bundle is a folder ``RUN/`` holding
 - ``bundle.json``: the architecture and its arguments, the scanner spec and its hash, the data
   scaling (:class:`~deepinv_ei.training.DataScaling`), the transform, :math:`\alpha`, the noise
   model, the validation scores, the library versions, the training set's path and SHA-256, and
-  the SHA-256 of ``model.pth``.
+  the SHA-256 of ``model.pth``, and how the model was selected (``validation``: the views
+  held out at ingest, or a fold of the kept views and a refit on all of them).
 
 Every file is written atomically and ``bundle.json`` last, so a folder with a ``bundle.json``
 holds a complete bundle; a missing, truncated or altered file is an error naming it.
@@ -48,6 +49,8 @@ _KEYS = (
     "training_set",
     "weights_sha256",
 )
+#: Keys a bundle may lack (bundles written before them).
+_OPTIONAL_KEYS = ("validation",)
 
 
 class BundleError(ValueError):
@@ -91,6 +94,10 @@ class Bundle:
     :param dict scores: the validation scores.
     :param dict training_set: ``{"path": ..., "sha256": ...}``.
     :param dict state_dict: the backbone's weights.
+    :param dict validation: how the model was selected: ``{"kind": "heldout_views"}``
+        (the views held out at ingest), ``{"kind": "view_folds", ...}`` (a fold of the kept
+        views, then a refit on all of them: the fold, its views and scores) or
+        ``{"kind": "none"}``; empty in bundles written before it was recorded.
     """
 
     architecture: dict
@@ -104,6 +111,7 @@ class Bundle:
     training_set: dict
     state_dict: dict = field(repr=False)
     versions: dict = field(default_factory=library_versions)
+    validation: dict = field(default_factory=dict)
 
     def build_model(self, device: str | torch.device = "cpu") -> ScaledReconstructor:
         """The reconstructor :math:`f = s\\,G(A^\\dagger y / s)` with the trained weights, in eval mode."""
@@ -149,6 +157,7 @@ def save_bundle(run: str | Path, bundle: Bundle) -> Path:
         "versions": bundle.versions,
         "training_set": bundle.training_set,
         "weights_sha256": file_sha256(weights),
+        "validation": bundle.validation,
     }
     atomic_write_json(run / MANIFEST, manifest)
     return run
@@ -176,10 +185,11 @@ def load_bundle(run: str | Path, map_location: str | torch.device = "cpu") -> Bu
     if not isinstance(manifest, dict):
         raise BundleError(f"{manifest_path}: expected a JSON object, got {type(manifest).__name__}")
     missing = [k for k in _KEYS if k not in manifest]
-    unknown = sorted(set(manifest) - set(_KEYS))
+    unknown = sorted(set(manifest) - set(_KEYS) - set(_OPTIONAL_KEYS))
     if missing or unknown:
         raise BundleError(
-            f"{manifest_path}: wrong keys: missing {missing}, unknown {unknown}; expected {list(_KEYS)}"
+            f"{manifest_path}: wrong keys: missing {missing}, unknown {unknown}; expected {list(_KEYS)} "
+            f"and optionally {list(_OPTIONAL_KEYS)}"
         )
     if manifest["format"] != FORMAT or manifest["format_version"] != FORMAT_VERSION:
         raise BundleError(
@@ -214,4 +224,5 @@ def load_bundle(run: str | Path, map_location: str | torch.device = "cpu") -> Bu
         training_set=manifest["training_set"],
         state_dict=state_dict,
         versions=manifest["versions"],
+        validation=manifest.get("validation", {}),
     )

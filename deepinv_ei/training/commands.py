@@ -4,10 +4,13 @@ r"""The ``train``, ``sweep`` and ``reconstruct`` subcommands of ``deepinv-ei``.
 
     deepinv-ei train scan.h5 --out run/ [--alpha 0 | --alpha 1,10,100] [--minutes 15] [--device cuda]
     deepinv-ei sweep scan.h5 --out run/ --alpha 0.1,1,10
+    deepinv-ei train all_views.h5 --out run/ --view-folds 5 --fold 0   # no held-out views
     deepinv-ei reconstruct run/ scan.h5 --out recon.npy      # also .h5 and a TIFF folder
     deepinv-ei reconstruct run/ 'raw/*.tif' --flats ... --out recon.h5  # a raw scan, ingest's options
 
-``train`` with a comma list of :math:`\alpha` is ``sweep``. The modules
+``train`` with a comma list of :math:`\alpha` is ``sweep``. A set without held-out views is
+scored on a fold of its views and the bundle refit on all of them
+(:mod:`~deepinv_ei.training.folds`). The modules
 ``deepinv_ei.commands.{train,sweep,reconstruct}`` plug these parsers and runners into
 :mod:`deepinv_ei.cli`.
 """
@@ -44,6 +47,7 @@ def parse_alphas(text: str) -> list[float]:
 
 
 def _training_options(p: argparse.ArgumentParser, alpha_default: str) -> None:
+    from .folds import DEFAULT_VIEW_FOLDS
     from .learn import DEFAULT_ALPHA, NOISE_CHOICES, TRANSFORM_CHOICES, LearnConfig
 
     d = LearnConfig()
@@ -56,7 +60,29 @@ def _training_options(p: argparse.ArgumentParser, alpha_default: str) -> None:
         help=f"weight of the EI term, unit-free (default {DEFAULT_ALPHA:g}); 0 trains the "
         "data term alone (MC); a comma list trains each and selects by held-out views",
     )
-    p.add_argument("--minutes", type=float, default=d.minutes, help="training time budget")
+    p.add_argument(
+        "--view-folds",
+        type=int,
+        default=None,
+        metavar="K",
+        help="score on a K-fold split of the kept views (every K-th view held out), then refit "
+        f"the bundle on all views for the best epoch count; default: {DEFAULT_VIEW_FOLDS} folds "
+        "when the set has no held-out views, none otherwise (where K >= 2 is an error); "
+        "0: never",
+    )
+    p.add_argument(
+        "--fold",
+        type=int,
+        default=d.fold,
+        help="which fold of --view-folds holds out its views (0 to K-1; default 0)",
+    )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=d.minutes,
+        help="training time budget (with view folds: of each fold run; the refit then trains "
+        "the chosen epochs without a budget)",
+    )
     p.add_argument("--epochs", type=int, default=d.epochs, help="most epochs")
     p.add_argument("--device", default=d.device, help="cpu or cuda")
     p.add_argument("--transform", choices=TRANSFORM_CHOICES, default=d.transform)
@@ -95,6 +121,8 @@ def _settings(args: argparse.Namespace) -> dict:
         "threads": args.threads,
         "seed": args.seed,
         "normalise": args.normalise,
+        "view_folds": args.view_folds,
+        "fold": args.fold,
     }
 
 
@@ -166,7 +194,14 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``train`` on ``subparsers``."""
     from .learn import DEFAULT_ALPHA
 
-    p = subparsers.add_parser("train", help="learn a reconstructor from a measurement set")
+    p = subparsers.add_parser(
+        "train",
+        help="learn a reconstructor from a measurement set",
+        description="Learn f(y) = s G(A^+ y / s) from the set's sinograms alone (EI), keep the "
+        "epoch with the lowest ramp-weighted held-out-view error and write a bundle. A set "
+        "without held-out views is scored on a fold of its views (--view-folds), and the "
+        "bundle is refit on every view for the chosen number of epochs.",
+    )
     _training_options(p, f"{DEFAULT_ALPHA:g}")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     return p
@@ -174,7 +209,14 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
 
 def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``sweep`` on ``subparsers``."""
-    p = subparsers.add_parser("sweep", help="train one model per alpha and select one")
+    p = subparsers.add_parser(
+        "sweep",
+        help="train one model per alpha and select one",
+        description="Train one model per alpha in RUN/alpha_<a>/ and select the alpha with the "
+        "lowest ramp-weighted held-out-view error (RUN/sweep.json). On a set without held-out "
+        "views every alpha trains on a fold of the views (--view-folds), and the selected "
+        "alpha is refit on every view into RUN/.",
+    )
     _training_options(p, "0.1,1,10")
     return p
 

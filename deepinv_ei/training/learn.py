@@ -17,6 +17,17 @@ One run reads settings, then the data, then the physics, trains, and writes a bu
 5. the best model is written as a bundle (:mod:`~deepinv_ei.training.bundle`) with its
    validation reconstructions, the score history (JSON and PNG) and FBP's scores beside it.
 
+**No held-out views: k-fold.** A set whose every view was kept has no :math:`A_h`; a fold of
+the kept views (:mod:`~deepinv_ei.training.folds`) takes its place: the run in ``fold/``
+trains on the views :math:`T_k` alone and keeps the epoch :math:`e^*` with the lowest
+held-out-view score on the fold's views :math:`F_k` of the validation slices, then the model is
+refit from the same initialisation on every kept view for exactly :math:`e^*` epochs (a
+model trained on :math:`A_T` does not fit the full scanner), and that refit is the bundle. The
+time budget ``minutes`` bounds the fold run only; the refit trains its :math:`e^*` epochs
+(each :math:`n/|T_k|` times as long as a fold epoch) whatever the budget. A killed run resumes
+in the phase it was killed in: ``fold/scores.json`` (written last in ``fold/``) marks the fold
+run complete.
+
 **Noise.** Post-log line integrals :math:`p = -\log((P-D)/(F-D))` of Poisson counts with mean
 :math:`I_0 e^{-p}` and Gaussian read noise :math:`\sigma_r` have, to first order (delta method),
 the variance :math:`e^{p}/I_0 + \sigma_r^2 e^{2p}/I_0^2`: Gaussian and heteroscedastic. The
@@ -29,10 +40,11 @@ when the line integrals vary little and otherwise weighs every entry alike. A us
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +54,11 @@ import torch
 from deepinv_ei.utils import atomic_write_bytes, atomic_write_json
 
 from .bundle import MANIFEST, Bundle, library_versions, save_bundle
+from .folds import DEFAULT_VIEW_FOLDS, resolve_view_fold
 from .reconstruct import RECONSTRUCT_BATCH, reconstruct_slices, write_volume
 from .scaling import DataScaling, ScaledReconstructor, estimate_scaling, normalised_ei_losses
 from .scores import PRIMARY_SCORE, ValidationScores, linear_reconstructor
-from .sets import all_slices, heldout_validation, open_measurement_set
+from .sets import all_slices, open_measurement_set, training_data
 
 __all__ = ["LearnConfig", "train", "sweep", "DEFAULT_ALPHA", "estimate_noise_sigma"]
 
@@ -57,6 +70,8 @@ TRANSFORM_CHOICES = ("rotate", "shift", "reflect", "dihedral")
 RAW_SCALING = DataScaling(1.0, 1.0)
 VALIDATION = "validation.npy"
 SCORES = "scores.json"
+#: The fold run's folder inside a k-fold run's folder.
+FOLD_RUN = "fold"
 
 
 @dataclass(frozen=True)
@@ -84,6 +99,12 @@ class LearnConfig:
         objective :math:`\frac1m\|Af(y)-y\|^2 + \alpha\frac1n\|x_3-x_2\|^2` with
         :math:`f = G \circ A^\dagger` (:math:`s = E_y = 1`), whose :math:`\alpha` depends on the
         units, for comparison.
+    :param int view_folds: k-fold validation on the kept views
+        (:mod:`~deepinv_ei.training.folds`): ``None`` (default) uses
+        :data:`~deepinv_ei.training.folds.DEFAULT_VIEW_FOLDS` folds when the set has no
+        held-out views and none otherwise; ``0`` never; :math:`K \ge 2` that many (an error on
+        a set with held-out views).
+    :param int fold: the fold :math:`k` the score holds out, :math:`0 \le k < K`.
     """
 
     alpha: float = DEFAULT_ALPHA
@@ -102,6 +123,8 @@ class LearnConfig:
     device: str = "cpu"
     threads: int | None = None
     normalise: bool = True
+    view_folds: int | None = None
+    fold: int = 0
 
     def __post_init__(self):
         def number(name, low, integer=False, optional=False, strict=False):
@@ -132,6 +155,7 @@ class LearnConfig:
             raise ValueError(
                 f"transform: expected one of {TRANSFORM_CHOICES}, got {self.transform!r}"
             )
+        self._check_folds()
         if not isinstance(self.normalise, bool):
             raise ValueError(f"normalise: expected a bool, got {self.normalise!r}")
         if self.noise not in NOISE_CHOICES:
@@ -140,6 +164,22 @@ class LearnConfig:
             raise ValueError("noise='gaussian' needs sigma (the noise level of the line integrals)")
         if not isinstance(self.device, str) or self.device.split(":")[0] not in ("cpu", "cuda"):
             raise ValueError(f"device: expected 'cpu' or 'cuda', got {self.device!r}")
+
+    def _check_folds(self) -> None:
+        k, fold = self.view_folds, self.fold
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 0 or k == 1):
+            raise ValueError(
+                f"view_folds: expected 0 (no folds), None (automatic) or an integer >= 2, got {k!r}"
+            )
+        if isinstance(fold, bool) or not isinstance(fold, int) or fold < 0:
+            raise ValueError(f"fold: expected an integer >= 0, got {fold!r}")
+        if k == 0 and fold != 0:
+            raise ValueError(f"fold: expected 0 with view_folds=0 (no folds), got {fold}")
+        folds = DEFAULT_VIEW_FOLDS if k is None else k
+        if k != 0 and fold >= folds:
+            raise ValueError(
+                f"fold: expected an integer from 0 to {folds - 1} (view_folds={folds}), got {fold}"
+            )
 
 
 def make_transform(name: str, n_trans: int, rng: torch.Generator | None = None):
@@ -277,52 +317,33 @@ def plot_history(path: Path, history: list[dict], reference: dict[str, float]) -
     atomic_write_bytes(path, buf.getvalue())
 
 
-def train(
-    set_path: str | Path,
-    out: str | Path,
-    *,
-    overwrite: bool = False,
-    resume: bool = False,
-    verbose: bool = True,
-    extra_scores: Callable[[torch.nn.Module], dict[str, float]] | None = None,
-    **settings: Any,
-) -> dict:
-    r"""Train :math:`f(y) = s\,G(A^\dagger y/s)` on the measurement set ``set_path`` and write
-    the bundle to ``out`` (see the module documentation).
+@dataclass
+class _Learned:
+    """A trained model and what was measured to train and score it."""
 
-    :param set_path: a measurement set (``deepinv-ei ingest``).
-    :param out: the run folder; must be empty or absent unless ``overwrite`` or ``resume``.
-    :param bool overwrite: replace the contents of ``out``.
-    :param bool resume: continue the interrupted run in ``out`` from its last checkpoint
-        (refused if it was made with other settings or from another set).
-    :param bool verbose: print the scores of every epoch.
-    :param extra_scores: ``model -> {name: value}``, logged beside the scores at every epoch
-        and never used to select (for studies, e.g. PSNR against a simulated truth).
-    :param settings: the fields of :class:`LearnConfig` (``alpha``, ``transform``, ``minutes``,
-        ``device``, ``sigma``, ``seed``, ...).
-    :return: the run's summary (also in ``out/scores.json``).
-    """
+    model: ScaledReconstructor
+    backbone: torch.nn.Module
+    architecture: dict
+    scaling: DataScaling
+    noise: dict
+    scores: ValidationScores
+    reference: dict[str, float]
+    select: str | None
+    trainer: Any
+
+
+def _learn(cfg, data, noise_stats, folder, info, device, say, *, resume, metadata, extra_scores,
+           verbose) -> _Learned:  # fmt: skip
+    """Steps 3 and 4 of the module documentation on ``data`` (a
+    :class:`~deepinv_ei.training.sets.TrainingData`), checkpoints in ``folder/checkpoints``."""
     from deepinv_ei.models import EIUNet
 
-    from .distributed import barrier, init_distributed
+    from .distributed import barrier
 
-    cfg = LearnConfig(**settings)
-    out = Path(out)
-    mset = open_measurement_set(set_path)  # data errors before the folder is touched
-    info, device = init_distributed(cfg.device)
-    if info.is_main:
-        _claim(out, overwrite, resume)
-    barrier(info)
-    say = print if verbose and info.is_main else (lambda *a, **k: None)
-    if cfg.threads is not None:
-        torch.set_num_threads(cfg.threads)
-    physics = mset.physics(device)
-    y_train, y_val = mset.y("train").float(), mset.y("test").float()
-    held_physics, held_val = heldout_validation(mset, device)
-    scaling = estimate_scaling(y_train.to(device), physics) if cfg.normalise else RAW_SCALING
-    noise = _noise_setting(cfg, y_train, mset.noise)
+    physics = data.physics
+    scaling = estimate_scaling(data.y_train.to(device), physics) if cfg.normalise else RAW_SCALING
+    noise = _noise_setting(cfg, data.y_train, noise_stats)
     say(f"data scaling: {scaling}; noise: {noise}")
-
     torch.manual_seed(cfg.seed)  # the initial network and the batch order
     architecture = {
         "name": "EIUNet",
@@ -338,66 +359,204 @@ def train(
     losses, score_sure = _losses(cfg, scaling, noise, transform, generators["probes"], device)
     scores = ValidationScores(
         physics,
-        y_val,
-        held_physics,
-        held_val,
+        data.y_val,
+        data.held_physics,
+        data.y_held,
         transform_factory=lambda rng: make_transform(cfg.transform, 1, rng),
         sure=score_sure,
         seed=cfg.seed,
     )
-    select = PRIMARY_SCORE if held_val is not None else None
+    select = PRIMARY_SCORE if data.y_held is not None else None
     reference = scores(linear_reconstructor)
     say(f"FBP scores: {reference}")
     logged = scores if extra_scores is None else (lambda m: scores(m) | extra_scores(m))
     trainer = _fit(
-        model, physics, losses, y_train, cfg, logged, select, device, out, info,
-        resume=resume,
-        metadata={"settings": asdict(cfg), "set_sha256": mset.sha256},
-        generators=generators,
-        verbose=verbose,
+        model, physics, losses, data.y_train, cfg, logged, select, device, folder, info,
+        resume=resume, metadata=metadata, generators=generators, verbose=verbose,
     )  # fmt: skip
     barrier(info)
-    if not info.is_main:
-        return {}
     model.eval()
-    final = scores(model)
+    return _Learned(model, backbone, architecture, scaling, noise, scores, reference, select,
+                    trainer)  # fmt: skip
+
+
+def _summary(cfg: LearnConfig, learned: _Learned, final: dict, mset: Any) -> dict:
+    history = learned.trainer.history
+    select = learned.select
+    best = min(history, key=lambda r: r[select]) if select else history[-1]
+    return {
+        "settings": asdict(cfg),
+        "scores": final,
+        "fbp_scores": learned.reference,
+        "select": select,
+        "best_epoch": best["epoch"],
+        "epochs": history[-1]["epoch"],
+        "stop": learned.trainer.stop_reason,
+        "train_seconds": round(learned.trainer.train_seconds(), 2),
+        "val_slices": [int(i) for i in np.asarray(mset.val_slices)],
+        "history": history,
+        "loss": {k: [float(v) for v in h] for k, h in learned.trainer.loss_history.items()},
+    }
+
+
+def _write_bundle(out, set_path, mset, cfg, learned, physics, device, summary, validation):
+    """``validation.npy``, ``scores.json``, ``scores.png`` and the bundle (last) in ``out``."""
+    model = learned.model
     # the validation slices as `reconstruct` gives them: the whole set, batched alike
     y_all, order = all_slices(mset)
     volume = reconstruct_slices(model, physics, y_all.float(), RECONSTRUCT_BATCH, device)
     val_recon = volume[np.isin(order, np.asarray(mset.val_slices))]
-    history = trainer.history
-    best = min(history, key=lambda r: r[select]) if select else history[-1]
-    summary = {
-        "settings": asdict(cfg),
-        "scores": final,
-        "fbp_scores": reference,
-        "select": select,
-        "best_epoch": best["epoch"],
-        "epochs": history[-1]["epoch"],
-        "stop": trainer.stop_reason,
-        "train_seconds": round(trainer.train_seconds(), 2),
-        "val_slices": [int(i) for i in np.asarray(mset.val_slices)],
-        "history": history,
-        "loss": {k: [float(v) for v in h] for k, h in trainer.loss_history.items()},
-    }
     write_volume(out / VALIDATION, val_recon)
     atomic_write_json(out / SCORES, summary)
-    plot_history(out / "scores.png", history, reference)
+    plot_history(out / "scores.png", summary["history"], learned.reference)
     bundle = Bundle(
-        architecture=architecture,
+        architecture=learned.architecture,
         spec=mset.spec.to_dict(),
         spec_hash=mset.spec_hash,
-        scaling=scaling,
+        scaling=learned.scaling,
         transform={"name": cfg.transform, "n_trans": cfg.n_trans},
         alpha=cfg.alpha,
-        noise=noise,
-        scores=final,
+        noise=learned.noise,
+        scores=summary["scores"],
         training_set={"path": str(Path(set_path).resolve()), "sha256": mset.sha256},
-        state_dict={k: v.cpu() for k, v in backbone.state_dict().items()},
+        state_dict={k: v.cpu() for k, v in learned.backbone.state_dict().items()},
         versions=library_versions(),
+        validation=validation,
     )
     save_bundle(out, bundle)  # bundle.json last: the folder is complete
-    say(f"best epoch {best['epoch']}: {final}; bundle in {out}")
+
+
+def _finished_fold_run(folder: Path, cfg: LearnConfig, mset: Any) -> dict | None:
+    """The summary of the fold run in ``folder`` if it finished, checked against this run."""
+    path = folder / SCORES
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text("utf-8"))
+    if summary.get("settings") != asdict(cfg) or summary.get("set_sha256") != mset.sha256:
+        raise ValueError(
+            f"{path} was written by another configuration or from another set; resume with "
+            "the same settings and set, or train from scratch in another folder"
+        )
+    return summary
+
+
+def train(
+    set_path: str | Path,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    verbose: bool = True,
+    extra_scores: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+    refit: bool = True,
+    **settings: Any,
+) -> dict:
+    r"""Train :math:`f(y) = s\,G(A^\dagger y/s)` on the measurement set ``set_path`` and write
+    the bundle to ``out`` (see the module documentation).
+
+    A set without held-out views is validated on a fold of its views (``view_folds``,
+    :mod:`~deepinv_ei.training.folds`): the fold run in ``out/fold/`` selects the epoch by the
+    fold's held-out-view score, then the model is refit on every kept view for that many
+    epochs (no time budget) and that refit is the bundle.
+
+    :param set_path: a measurement set (``deepinv-ei ingest``).
+    :param out: the run folder; must be empty or absent unless ``overwrite`` or ``resume``.
+    :param bool overwrite: replace the contents of ``out``.
+    :param bool resume: continue the interrupted run in ``out`` from its last checkpoint
+        (refused if it was made with other settings or from another set); a k-fold run
+        continues in the phase it was killed in.
+    :param bool verbose: print the scores of every epoch.
+    :param extra_scores: ``model -> {name: value}``, logged beside the scores at every epoch
+        and never used to select (for studies, e.g. PSNR against a simulated truth).
+    :param bool refit: with k-fold validation, ``False`` stops after the fold run (no bundle)
+        and returns its summary (:func:`sweep` refits only the selected :math:`\alpha`).
+    :param settings: the fields of :class:`LearnConfig` (``alpha``, ``transform``, ``minutes``,
+        ``device``, ``sigma``, ``seed``, ``view_folds``, ``fold``, ...).
+    :return: the run's summary (also in ``out/scores.json``).
+    """
+    from .distributed import barrier, init_distributed
+
+    cfg = LearnConfig(**settings)
+    out = Path(out)
+    mset = open_measurement_set(set_path)  # data errors before the folder is touched
+    fold = resolve_view_fold(
+        cfg.view_folds, cfg.fold, mset.spec.num_views, len(mset.heldout_angles)
+    )
+    info, device = init_distributed(cfg.device)
+    data = training_data(mset, device, fold)
+    if info.is_main:
+        _claim(out, overwrite, resume)
+    barrier(info)
+    say = print if verbose and info.is_main else (lambda *a, **k: None)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    common = {"resume": resume, "extra_scores": extra_scores, "verbose": verbose}
+    metadata = {"settings": asdict(cfg), "set_sha256": mset.sha256}
+    if fold is None:
+        learned = _learn(cfg, data, mset.noise, out, info, device, say, metadata=metadata,
+                         **common)  # fmt: skip
+        if not info.is_main:
+            return {}
+        summary = _summary(cfg, learned, learned.scores(learned.model), mset)
+        validation = {
+            "kind": "heldout_views" if data.y_held is not None else "none",
+            "heldout_views": int(len(mset.heldout_angles)),
+            "select": summary["select"],
+            "best_epoch": summary["best_epoch"],
+            "refit": False,
+        }
+        summary["validation"] = validation
+        _write_bundle(out, set_path, mset, cfg, learned, data.physics, device, summary,
+                      validation)  # fmt: skip
+        say(f"best epoch {summary['best_epoch']}: {summary['scores']}; bundle in {out}")
+        return summary
+
+    # k-fold: the fold run (selection), then the refit on every kept view
+    record = fold.to_dict(mset.spec.angles)
+    folder = out / FOLD_RUN
+    fold_summary = _finished_fold_run(folder, cfg, mset) if resume else None
+    if fold_summary is None:
+        say(
+            f"no held-out views: scoring on fold {fold.fold} of a {fold.folds}-fold split of the "
+            f"{fold.n_views} kept views (views {record['held_views']} held out), in {folder}; "
+            "the bundle is then refit on every view (view_folds=0 turns this off)"
+        )
+        if info.is_main:
+            folder.mkdir(exist_ok=True)
+        barrier(info)
+        learned = _learn(cfg, data, mset.noise, folder, info, device, say,
+                         metadata=metadata | {"view_fold": record}, **common)  # fmt: skip
+        if not info.is_main:
+            return {}
+        fold_summary = _summary(cfg, learned, learned.scores(learned.model), mset)
+        fold_summary |= {"set_sha256": mset.sha256, "view_fold": record}
+        plot_history(folder / "scores.png", fold_summary["history"], learned.reference)
+        atomic_write_json(folder / SCORES, fold_summary)  # last: the fold run is complete
+        say(f"fold run: best epoch {fold_summary['best_epoch']}: {fold_summary['scores']}")
+    if not refit:
+        return fold_summary if info.is_main else {}
+    epochs = fold_summary["best_epoch"]
+    say(f"refit on all {fold.n_views} views for {epochs} epochs (the fold run's best)")
+    refit_cfg = replace(cfg, epochs=epochs, minutes=None, patience=None)
+    full = training_data(mset, device, heldout=False)
+    learned = _learn(refit_cfg, full, mset.noise, out, info, device, say,
+                     metadata={"settings": asdict(refit_cfg), "set_sha256": mset.sha256,
+                               "refit_of": record}, **common)  # fmt: skip
+    if not info.is_main:
+        return {}
+    summary = _summary(cfg, learned, learned.scores(learned.model), mset)
+    validation = {
+        "kind": "view_folds",
+        **record,
+        "select": PRIMARY_SCORE,
+        "best_epoch": epochs,
+        "fold_scores": fold_summary["scores"],
+        "fold_fbp_scores": fold_summary["fbp_scores"],
+        "refit": True,
+    }
+    summary |= {"select": PRIMARY_SCORE, "best_epoch": epochs, "validation": validation}
+    _write_bundle(out, set_path, mset, cfg, learned, full.physics, device, summary, validation)
+    say(f"refit: {summary['scores']}; bundle in {out}")
     return summary
 
 
@@ -412,39 +571,58 @@ def sweep(
 ) -> dict:
     r"""Train one model per :math:`\alpha` in ``out/alpha_<a>/`` and select the one with the
     lowest primary score (:data:`~deepinv_ei.training.PRIMARY_SCORE`); its bundle is also
-    copied to ``out/`` itself, so that ``out``
-    is the selected model (``out/sweep.json`` lists every score).
+    copied to ``out/`` itself, so that ``out`` is the selected model (``out/sweep.json`` lists
+    every score).
+
+    On a set without held-out views (k-fold validation, see :func:`train`) every
+    ``out/alpha_<a>/`` holds a fold run only; the selected one is copied to ``out/fold/`` and
+    refit on every view into ``out/`` (a killed refit continues with
+    ``train(set_path, out, resume=True, alpha=<selected>, ...)``).
     """
     alphas = [float(a) for a in alphas]
     if not alphas or len(set(alphas)) != len(alphas):
         raise ValueError(f"alphas: expected distinct values, got {alphas}")
     for a in alphas:
-        LearnConfig(**{**settings, "alpha": a})  # every setting checked before any training
+        cfg = LearnConfig(**{**settings, "alpha": a})  # every setting checked before any training
     out = Path(out)
-    open_measurement_set(set_path)
+    mset = open_measurement_set(set_path)
+    fold = resolve_view_fold(
+        cfg.view_folds, cfg.fold, mset.spec.num_views, len(mset.heldout_angles)
+    )
+    if fold is None and len(mset.heldout_angles) == 0:
+        raise ValueError(
+            f"{set_path} has no held-out views and view_folds=0: an alpha sweep needs a score "
+            "to compare models (ingest with a view selection such as --keep-every, or use "
+            "k-fold validation: view_folds >= 2)"
+        )
     _claim(out, overwrite, resume=False)
-    runs = {}
+    runs, values = {}, {}
     for a in alphas:
         sub = out / f"alpha_{a:g}"
         if verbose:
             print(f"--- alpha = {a:g} -> {sub}")
-        runs[f"{a:g}"] = train(set_path, sub, verbose=verbose, **{**settings, "alpha": a})
-    if any(PRIMARY_SCORE not in r["scores"] for r in runs.values()):
-        raise ValueError(
-            f"{set_path} has no held-out views: an alpha sweep needs them to compare models "
-            "(ingest with a view selection such as --keep-every)"
+        values[f"{a:g}"] = a
+        runs[f"{a:g}"] = train(
+            set_path, sub, verbose=verbose, refit=False, **{**settings, "alpha": a}
         )
     chosen = min(runs, key=lambda a: runs[a]["scores"][PRIMARY_SCORE])
-    for name in (VALIDATION, SCORES, "scores.png", "model.pth", MANIFEST):
-        shutil.copy2(out / f"alpha_{chosen}" / name, out / f".{name}.copy")
-        (out / f".{name}.copy").replace(out / name)
+    if verbose:
+        print(f"selected alpha = {chosen} by {PRIMARY_SCORE}")
     result = {
-        "selected_alpha": float(chosen),
+        "selected_alpha": values[chosen],
         "select": PRIMARY_SCORE,
         "scores": {a: r["scores"] for a, r in runs.items()},
         "fbp_scores": next(iter(runs.values()))["fbp_scores"],
     }
+    if fold is None:
+        for name in (VALIDATION, SCORES, "scores.png", "model.pth", MANIFEST):
+            shutil.copy2(out / f"alpha_{chosen}" / name, out / f".{name}.copy")
+            (out / f".{name}.copy").replace(out / name)
+    else:
+        shutil.copytree(out / f"alpha_{chosen}" / FOLD_RUN, out / f".{FOLD_RUN}.copy")
+        (out / f".{FOLD_RUN}.copy").replace(out / FOLD_RUN)
+        refit = train(set_path, out, verbose=verbose, resume=True,
+                      **{**settings, "alpha": values[chosen]})  # fmt: skip
+        result |= {"validation": refit["validation"], "refit_scores": refit["scores"]}
     atomic_write_json(out / "sweep.json", result)
-    if verbose:
-        print(f"selected alpha = {chosen} by {PRIMARY_SCORE}")
     return result
