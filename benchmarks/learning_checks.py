@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from deepinv_ei.scan import MeasurementSet, ingest
-from deepinv_ei.training import PRIMARY_SCORE, train
+from deepinv_ei.training import DEFAULT_ALPHA, PRIMARY_SCORE, train
 from deepinv_ei.training.scores import HELDOUT_SCORE
 from deepinv_ei.utils import atomic_write_json
 
@@ -134,7 +134,7 @@ def main() -> None:
     u.add_argument("raw", type=Path, help="folder written by simulate_scan (parallel beam)")
     u.add_argument("truth", type=Path)
     u.add_argument("out", type=Path)
-    u.add_argument("--alpha", type=float, default=0.1)
+    u.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
     u.add_argument("--epochs", type=int, default=15)
     u.add_argument("--objective", choices=("both", "normalised", "raw"), default="both")
     for p in (r, u):

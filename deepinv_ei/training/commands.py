@@ -3,7 +3,7 @@ r"""The ``train``, ``sweep`` and ``reconstruct`` subcommands of ``deepinv-ei``.
 ::
 
     deepinv-ei train scan.h5 --out run/ [--alpha 0 | --alpha 1,10,100] [--minutes 15] [--device cuda]
-    deepinv-ei sweep scan.h5 --out run/ --alpha 0.1,1,10
+    deepinv-ei sweep scan.h5 --out run/ --alpha 0.01,0.1,1
     deepinv-ei train all_views.h5 --out run/ --view-folds 5 --fold 0   # no held-out views
     deepinv-ei reconstruct run/ scan.h5 --out recon.npy      # also .h5 and a TIFF folder
     deepinv-ei reconstruct run/ 'raw/*.tif' --flats ... --out recon.h5  # a raw scan, ingest's options
@@ -217,7 +217,7 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
         "views every alpha trains on a fold of the views (--view-folds), and the selected "
         "alpha is refit on every view into RUN/.",
     )
-    _training_options(p, "0.1,1,10")
+    _training_options(p, "0.01,0.1,1")
     return p
 
 

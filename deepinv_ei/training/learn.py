@@ -63,7 +63,7 @@ from .sets import all_slices, open_measurement_set, training_data
 __all__ = ["LearnConfig", "train", "sweep", "DEFAULT_ALPHA", "estimate_noise_sigma"]
 
 #: Default weight of the EI term in the unit-free objective (see docs/learning.md).
-DEFAULT_ALPHA = 1.0
+DEFAULT_ALPHA = 0.1
 NOISE_CHOICES = ("auto", "none", "gaussian")
 TRANSFORM_CHOICES = ("rotate", "shift", "reflect", "dihedral")
 #: The scaling of the raw objective (``normalise=False``).
