@@ -48,7 +48,13 @@ def parse_alphas(text: str) -> list[float]:
 
 def _training_options(p: argparse.ArgumentParser, alpha_default: str) -> None:
     from .folds import DEFAULT_VIEW_FOLDS
-    from .learn import DEFAULT_ALPHA, NOISE_CHOICES, TRANSFORM_CHOICES, LearnConfig
+    from .learn import (
+        DEFAULT_ALPHA,
+        NOISE_CHOICES,
+        PRECISION_CHOICES,
+        TRANSFORM_CHOICES,
+        LearnConfig,
+    )
 
     d = LearnConfig()
     p.add_argument("set", help="measurement set (.h5) written by `deepinv-ei ingest`")
@@ -96,6 +102,12 @@ def _training_options(p: argparse.ArgumentParser, alpha_default: str) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument(
+        "--mixed-precision",
+        choices=PRECISION_CHOICES,
+        default=d.mixed_precision,
+        help="run the network in bfloat16 or float16 (autocast); operators stay float32",
+    )
+    p.add_argument(
         "--no-normalise",
         dest="normalise",
         action="store_false",
@@ -121,6 +133,7 @@ def _settings(args: argparse.Namespace) -> dict:
         "threads": args.threads,
         "seed": args.seed,
         "normalise": args.normalise,
+        "mixed_precision": args.mixed_precision,
         "view_folds": args.view_folds,
         "fold": args.fold,
     }

@@ -66,6 +66,7 @@ __all__ = ["LearnConfig", "train", "sweep", "DEFAULT_ALPHA", "estimate_noise_sig
 DEFAULT_ALPHA = 0.1
 NOISE_CHOICES = ("auto", "none", "gaussian")
 TRANSFORM_CHOICES = ("rotate", "shift", "reflect", "dihedral")
+PRECISION_CHOICES = ("none", "bf16", "fp16")
 #: The scaling of the raw objective (``normalise=False``).
 RAW_SCALING = DataScaling(1.0, 1.0)
 VALIDATION = "validation.npy"
@@ -105,6 +106,9 @@ class LearnConfig:
         held-out views and none otherwise; ``0`` never; :math:`K \ge 2` that many (an error on
         a set with held-out views).
     :param int fold: the fold :math:`k` the score holds out, :math:`0 \le k < K`.
+    :param str mixed_precision: ``"none"`` (float32), ``"bf16"`` or ``"fp16"``: the network
+        runs under :func:`torch.autocast` (deepinv's ``Trainer``); the ray transforms and FBP
+        stay in float32.
     """
 
     alpha: float = DEFAULT_ALPHA
@@ -125,6 +129,7 @@ class LearnConfig:
     normalise: bool = True
     view_folds: int | None = None
     fold: int = 0
+    mixed_precision: str = "none"
 
     def __post_init__(self):
         def number(name, low, integer=False, optional=False, strict=False):
@@ -164,6 +169,10 @@ class LearnConfig:
             raise ValueError("noise='gaussian' needs sigma (the noise level of the line integrals)")
         if not isinstance(self.device, str) or self.device.split(":")[0] not in ("cpu", "cuda"):
             raise ValueError(f"device: expected 'cpu' or 'cuda', got {self.device!r}")
+        if self.mixed_precision not in PRECISION_CHOICES:
+            raise ValueError(
+                f"mixed_precision: expected one of {PRECISION_CHOICES}, got {self.mixed_precision!r}"
+            )
 
     def _check_folds(self) -> None:
         k, fold = self.view_folds, self.fold
@@ -282,6 +291,7 @@ def _fit(model, physics, losses, y, cfg, scores, select, device, out, info, **tr
         patience=cfg.patience,
         minutes=cfg.minutes,
         threads=cfg.threads,
+        mixed_precision=cfg.mixed_precision,
         show_progress_bar=False,
         non_blocking_transfers=device.type == "cuda",
         **trainer_kwargs,
