@@ -22,7 +22,7 @@ import math
 
 import torch
 
-from .checks import check_input, upcast_reduced_precision
+from .checks import check_input
 from .module import OperatorModule
 
 FILTER_TYPES = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
@@ -171,6 +171,6 @@ class FilteredBackProjection(torch.nn.Module):
         return torch.fft.irfft(spec, n=self.n_fft, dim=-1)[..., :n_det]
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        y = check_input(upcast_reduced_precision(y), self.ray.out_shape, "sinogram")
+        y = check_input(y, self.ray.out_shape, "sinogram")
         with torch.autocast(y.device.type, enabled=False):  # the FFTs in float32 or float64
             return self.ray.T(self.filter(y).contiguous())
