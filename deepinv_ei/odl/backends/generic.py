@@ -183,8 +183,8 @@ def per_sample(
     pre, post = (None if w is None else torch.as_tensor(w).to(f64) for w in (pre, post))
     out = x.new_empty((x.shape[0], *out_shape))
     for i in range(x.shape[0]):
-        result = fn(_sample_to_space(space_in, x[i] if pre is None else x[i].to(f64) / pre))
-        out[i] = _result_to_torch(result, x) if post is None else _result_to_torch(result, f64) * post
+        res = fn(_sample_to_space(space_in, x[i] if pre is None else x[i].to(f64) / pre))
+        out[i] = _result_to_torch(res, x) if post is None else _result_to_torch(res, f64) * post
     return out
 
 
