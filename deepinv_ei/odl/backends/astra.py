@@ -54,7 +54,8 @@ class AstraBackend(Backend):
         self._local = threading.local()
         self._projectors: list[int] = []
         self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
+        # Its threads start on first use.
+        self._pool = ThreadPoolExecutor(self.num_threads, thread_name_prefix="deepinv-ei-astra")
 
     @classmethod
     def unsupported_reason(cls, op, device) -> str | None:
@@ -69,7 +70,6 @@ class AstraBackend(Backend):
         return astra_cpu_unsupported_reason(op, "astra")
 
     def _projector(self) -> int:
-        self._ensure_runtime()  # a forked child makes its own projectors and threads
         pid = getattr(self._local, "pid", None)
         if pid is None:
             pid = astra_cpu_projector(self.op, self.proj_type)
@@ -86,6 +86,7 @@ class AstraBackend(Backend):
             )
         if src.device.type != "cpu":
             raise ValueError(f"backend 'astra' expects CPU tensors, got device {src.device}")
+        self._ensure_runtime()  # a forked child makes its own projectors and threads
         src_np = np.ascontiguousarray(src.detach().numpy())
         out = torch.empty((src.shape[0], *out_shape), dtype=torch.float32)
         out_np = out.numpy()
@@ -100,8 +101,7 @@ class AstraBackend(Backend):
         if len(chunks) == 1:
             work(chunks[0])
         else:
-            pool = self._thread_pool(self.num_threads, "deepinv-ei-astra")
-            list(pool.map(work, chunks))
+            list(self._pool.map(work, chunks))
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,7 +118,7 @@ class AstraBackend(Backend):
         try:
             import astra
 
-            if getattr(self, "_pool", None) is not None:
+            if hasattr(self, "_pool"):
                 self._pool.shutdown(wait=False)
             for pid in getattr(self, "_projectors", ()):
                 astra.projector.delete(pid)

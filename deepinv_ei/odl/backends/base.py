@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
-from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 import odl
@@ -73,17 +72,6 @@ class Backend(ABC):
             if self.__dict__.setdefault("_runtime_pid", pid) != pid:
                 self._init_runtime()
                 self._runtime_pid = pid
-
-    def _thread_pool(self, n_workers: int, name: str) -> ThreadPoolExecutor:
-        """The backend's worker threads (``self._pool``), created on first use in this process."""
-        self._ensure_runtime()
-        pool = getattr(self, "_pool", None)
-        if pool is None:
-            with _runtime_lock:
-                pool = getattr(self, "_pool", None)
-                if pool is None:
-                    pool = self._pool = ThreadPoolExecutor(n_workers, thread_name_prefix=name)
-        return pool
 
     def __getstate__(self) -> dict:
         # Thread pools, locks and ASTRA handles belong to one process: copies make their own.
