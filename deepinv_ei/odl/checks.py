@@ -39,18 +39,6 @@ def is_fast_linear(op: odl.Operator) -> bool:
     return bool(op.is_linear) and isinstance(op.range, TensorSpace)
 
 
-def check_linear_tensor_operator(op: object) -> odl.Operator:
-    """Return ``op`` if it is a linear ODL operator between real tensor spaces, else raise."""
-    check_operator(op)
-    if not is_fast_linear(op):
-        raise ValueError(
-            f"expected a linear odl.Operator between tensor spaces, got {type(op).__name__} "
-            f"(is_linear={op.is_linear}, range {type(op.range).__name__}); only those have a "
-            "transpose"
-        )
-    return op
-
-
 def check_input(x: object, trailing_shape: Sequence[int], what: str) -> torch.Tensor:
     """``x`` if it is a float32/float64 tensor of shape ``(*batch, *trailing_shape)``, else raise.
 

@@ -9,7 +9,6 @@ import odl
 import torch
 
 from .cache import cached, operator_holder
-from .checks import check_linear_tensor_operator
 from .fbp import FilteredBackProjection
 from .geometry import as_ray_transform
 from .module import OperatorModule
@@ -55,8 +54,8 @@ class OdlPhysics(dinv.physics.LinearPhysics):
         module = op
         if not isinstance(op, OperatorModule):
             module = OperatorModule(op, backend, **(backend_options or {}))
-        check_linear_tensor_operator(module.op)  # a LinearPhysics needs A^T
         physics_kwargs.setdefault("img_size", (1, *module.in_shape))
+        # module.T refuses an operator without a transpose (non-linear, or a functional).
         super().__init__(A=module, A_adjoint=module.T, **physics_kwargs)
         self.operator = module
         self.odl_op = module.op
