@@ -18,27 +18,27 @@ def as_ray_transform(obj: Any, impl: str | None = None) -> RayTransform:
     """Return ``obj`` if it is a :class:`RayTransform`, or build one from ``(space, geometry)``."""
     if isinstance(obj, RayTransform):
         return obj
-    if isinstance(obj, tuple) and len(obj) == 2:
-        space, geometry = obj
-        if not isinstance(space, odl.DiscretizedSpace):
+    if not (isinstance(obj, tuple) and len(obj) == 2):
+        raise TypeError(
+            f"expected an odl RayTransform or a (space, geometry) tuple, got {type(obj).__name__}"
+        )
+    space, geometry = obj
+    for what, value, cls in (
+        ("space", space, odl.DiscretizedSpace),
+        ("geometry", geometry, Geometry),
+    ):
+        if not isinstance(value, cls):
             raise TypeError(
-                f"expected (odl.DiscretizedSpace, Geometry), got space of type {type(space).__name__}"
+                f"expected (odl.DiscretizedSpace, Geometry), got {what} of type {type(value).__name__}"
             )
-        if not isinstance(geometry, Geometry):
-            raise TypeError(
-                f"expected (odl.DiscretizedSpace, Geometry), got geometry of type {type(geometry).__name__}"
-            )
-        if space.ndim != geometry.ndim:
-            raise ValueError(
-                f"space and geometry dimensions differ: space is {space.ndim}D {space.shape}, "
-                f"geometry is {geometry.ndim}D {type(geometry).__name__}"
-            )
-        if impl is None:
-            impl = "astra_cpu" if geometry.ndim == 2 else "astra_cuda"
-        return RayTransform(space, geometry, impl=impl)
-    raise TypeError(
-        f"expected an odl RayTransform or a (space, geometry) tuple, got {type(obj).__name__}"
-    )
+    if space.ndim != geometry.ndim:
+        raise ValueError(
+            f"space and geometry dimensions differ: space is {space.ndim}D {space.shape}, "
+            f"geometry is {geometry.ndim}D {type(geometry).__name__}"
+        )
+    if impl is None:
+        impl = "astra_cpu" if geometry.ndim == 2 else "astra_cuda"
+    return RayTransform(space, geometry, impl=impl)
 
 
 def is_ray_transform(op: Any) -> bool:
