@@ -143,14 +143,11 @@ class MatrixBackend(Backend):
         self.proj_type = proj_type
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.key = geometry_key(op, proj_type)
-        est = self.estimated_bytes(op, torch.float32)
-        if est > self.memory_budget:
-            raise ValueError(
-                f"the system matrix of this ray transform ({op.domain.shape} image, "
-                f"{op.range.shape} sinogram) would take about {est / 2**30:.2f} GiB, over the "
-                f"matrix memory budget of {self.memory_budget / 2**30:.2f} GiB; raise "
-                f"memory_budget or use backend='astra'"
-            )
+        self._check_budget(
+            self.estimated_bytes(op, torch.float32),
+            f"of this ray transform ({op.domain.shape} image, {op.range.shape} sinogram) would "
+            "take about",
+        )
         self._init_runtime()
 
     _runtime_attributes = ("_pairs",)
@@ -170,6 +167,14 @@ class MatrixBackend(Backend):
     def estimated_bytes(op, dtype: torch.dtype) -> int:
         """Upper estimate of the memory of both CSR matrices."""
         return 2 * estimate_matrix_nnz(op) * _BYTES_PER_NNZ[dtype]
+
+    def _check_budget(self, nbytes: int, what: str) -> None:
+        if nbytes > self.memory_budget:
+            raise ValueError(
+                f"the system matrix {what} {nbytes / 2**30:.2f} GiB, over the matrix memory "
+                f"budget of {self.memory_budget / 2**30:.2f} GiB; raise memory_budget or use "
+                "backend='astra'"
+            )
 
     def _check_fits(self, dtype: torch.dtype, device: torch.device) -> None:
         est = self.estimated_bytes(self.op, dtype)
@@ -196,12 +201,7 @@ class MatrixBackend(Backend):
             if mat is not None:
                 return mat.astype(np_dtype, copy=False)
         mat = system_matrix(self.op, self.proj_type, np.float64)
-        nbytes = 2 * mat.nnz * _BYTES_PER_NNZ[dtype]
-        if nbytes > self.memory_budget:
-            raise ValueError(
-                f"the system matrix takes {nbytes / 2**30:.2f} GiB in {dtype}, over the matrix "
-                f"memory budget of {self.memory_budget / 2**30:.2f} GiB"
-            )
+        self._check_budget(2 * mat.nnz * _BYTES_PER_NNZ[dtype], f"in {dtype} takes")
         if path is not None:
             disk_store(path, self.key, mat)
         return mat.astype(np_dtype, copy=False)
