@@ -85,10 +85,7 @@ def astra_cpu_geometries(ray_trafo: RayTransform, proj_type: str | None = None) 
 
     g = ray_trafo.geometry
     if g.ndim != 2:
-        raise ValueError(
-            f"ASTRA's CPU projectors are 2D only; got a {g.ndim}D {type(g).__name__} "
-            f"(use backend='astra' on a CUDA device, or backend='odl')"
-        )
+        raise ValueError(f"ASTRA's CPU projectors are 2D only, got a {g.ndim}D {type(g).__name__}")
     vol_geom = astra_volume_geometry(ray_trafo.domain, "cpu")
     proj_geom = astra_projection_geometry(g, "cpu")
     return vol_geom, proj_geom, proj_type or default_astra_proj_type(g)
@@ -122,18 +119,13 @@ def geometry_key(ray_trafo: RayTransform, proj_type: str | None = None) -> str |
 
 def astra_cpu_unsupported_reason(ray_trafo: RayTransform, backend: str) -> str | None:
     """Why ASTRA's CPU projectors cannot apply ``ray_trafo`` as ODL's ``astra_cpu`` would, or
-    ``None`` if they can (2D, flat detector, uniform detector partition)."""
-    g = ray_trafo.geometry
-    if g.ndim != 2:
-        return (
-            f"backend {backend!r} needs a 2D geometry (ASTRA's CPU projectors are 2D only), got "
-            f"a {g.ndim}D {type(g).__name__}"
-        )
+    ``None`` if they can (2D, flat detector, uniform detector partition, square pixels)."""
     try:
         astra_cpu_geometries(ray_trafo)
     except (ValueError, NotImplementedError, TypeError) as err:
+        g = ray_trafo.geometry
         return (
-            f"backend {backend!r} needs a geometry and image grid that ODL can hand to ASTRA's "
+            f"backend {backend!r} needs a 2D geometry and image grid that ODL can hand to ASTRA's "
             f"CPU projectors (flat detector, uniform detector partition, square pixels); "
             f"{type(g).__name__} with {type(g.detector).__name__} on a grid with cells "
             f"{tuple(float(c) for c in ray_trafo.domain.cell_sides)}: {err}"
