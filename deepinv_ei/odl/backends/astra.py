@@ -20,10 +20,6 @@ from ..geometry import astra_cpu_projector, astra_cpu_unsupported_reason, is_ray
 from .base import Backend
 
 
-def default_num_threads() -> int:
-    return max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
-
-
 class AstraBackend(Backend):
     """ASTRA CPU projectors, one per worker thread, for 2D parallel- and fan-beam ray transforms.
 
@@ -44,7 +40,7 @@ class AstraBackend(Backend):
         proj_type: str | None = None,
     ):
         super().__init__(op)
-        self.num_threads = num_threads or default_num_threads()
+        self.num_threads = num_threads or max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
         self.proj_type = proj_type
         self._init_runtime()
 

@@ -79,9 +79,7 @@ class OdlBackend(Backend):
         if key in self._twins:
             return self._twins[key]
         twin = None
-        constant = not isinstance(self._w_dom, np.ndarray) and not isinstance(
-            self._w_ran, np.ndarray
-        )
+        constant = not any(isinstance(w, np.ndarray) for w in (self._w_dom, self._w_ran))
         if constant and getattr(self.op.domain, "impl", "numpy") == "pytorch":
             twin = self.op  # already torch-backed
         elif constant and device.type == "cuda" and is_ray_transform(self.op):
