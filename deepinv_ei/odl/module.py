@@ -186,8 +186,6 @@ class OperatorModule(torch.nn.Module):
         flat = x.reshape(-1, *self.in_shape).contiguous()
         if self.is_linear:
             out = _Apply.apply(flat, self, self.is_transpose)
-        elif flat.shape[0] == 0:
-            out = flat.new_zeros((0, *self.out_shape)) + 0 * flat.sum()
         else:
             out = _ApplyNonlinear.apply(flat, self)
         return out.reshape((*batch, *self.out_shape))
