@@ -95,13 +95,11 @@ def geometry_key(ray_trafo: RayTransform, proj_type: str | None = None) -> str |
     """A digest that identifies the system matrix of a 2D ray transform exactly, or ``None``.
 
     The system matrix is a function of what ASTRA receives and of nothing else: the volume
-    geometry (grid shape and extent), the projection geometry (for fan beam, the source, detector
-    centre and detector axis of every view, so every attribute of the ODL geometry, its shift
-    functions and subclasses included, enters through the vectors ODL computes from it; for
-    parallel beam the angles, detector width and count, which is all ODL passes to ASTRA's CPU
-    projector) and the projector type. The key is the SHA-256 of these, serialised exactly
-    (floats bit for bit). ``None`` when ODL cannot build an ASTRA CPU geometry for ``ray_trafo``
-    (e.g. a curved detector): such a transform is not cached (nor supported by the matrix backend).
+    geometry, the projection geometry (for fan beam the source, detector centre and axis of
+    every view, through which every attribute of the ODL geometry enters; for parallel beam the
+    angles, detector width and count) and the projector type. The key is the SHA-256 of these,
+    serialised exactly (floats bit for bit); ``None`` when ODL cannot build an ASTRA CPU geometry
+    for ``ray_trafo`` (e.g. a curved detector).
     """
     import hashlib
 
@@ -117,18 +115,20 @@ def geometry_key(ray_trafo: RayTransform, proj_type: str | None = None) -> str |
     return h.hexdigest()
 
 
-def astra_cpu_unsupported_reason(ray_trafo: RayTransform, backend: str) -> str | None:
-    """Why ASTRA's CPU projectors cannot apply ``ray_trafo`` as ODL's ``astra_cpu`` would, or
-    ``None`` if they can (2D, flat detector, uniform detector partition, square pixels)."""
+def astra_cpu_unsupported_reason(op: Any, backend: str) -> str | None:
+    """Why ASTRA's CPU projectors cannot apply ``op`` as ODL's ``astra_cpu`` would, or ``None``
+    if they can (a ray transform: 2D, flat detector, uniform detector partition, square pixels)."""
+    if not is_ray_transform(op):
+        return f"backend {backend!r} needs an odl RayTransform, got {type(op).__name__}"
     try:
-        astra_cpu_geometries(ray_trafo)
+        astra_cpu_geometries(op)
     except (ValueError, NotImplementedError, TypeError) as err:
-        g = ray_trafo.geometry
+        g = op.geometry
         return (
             f"backend {backend!r} needs a 2D geometry and image grid that ODL can hand to ASTRA's "
             f"CPU projectors (flat detector, uniform detector partition, square pixels); "
             f"{type(g).__name__} with {type(g.detector).__name__} on a grid with cells "
-            f"{tuple(float(c) for c in ray_trafo.domain.cell_sides)}: {err}"
+            f"{tuple(float(c) for c in op.domain.cell_sides)}: {err}"
         )
     return None
 

@@ -16,7 +16,7 @@ import numpy as np
 import odl
 import torch
 
-from ..geometry import astra_cpu_projector, astra_cpu_unsupported_reason, is_ray_transform
+from ..geometry import astra_cpu_projector, astra_cpu_unsupported_reason
 from .base import Backend
 
 
@@ -55,15 +55,14 @@ class AstraBackend(Backend):
 
     @classmethod
     def unsupported_reason(cls, op, device) -> str | None:
-        if not is_ray_transform(op):
-            return f"backend 'astra' needs an odl RayTransform, got {type(op).__name__}"
-        if torch.device(device).type != "cpu":
+        reason = astra_cpu_unsupported_reason(op, "astra")
+        if reason is None and torch.device(device).type != "cpu":
             return (
                 f"backend 'astra' runs ASTRA's CPU projectors; got device {device}: use "
                 "backend='matrix' (exact, 2D, any device) or 'odl' (per sample on the GPU "
                 "through ODL's astra_cuda, no host copies)"
             )
-        return astra_cpu_unsupported_reason(op, "astra")
+        return reason
 
     def _projector(self) -> int:
         pid = getattr(self._local, "pid", None)

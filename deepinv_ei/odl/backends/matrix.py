@@ -5,7 +5,7 @@ ASTRA computes the matrix of its CPU projector for the ODL geometry (the same di
 batch, on the CPU (MKL or torch's own kernel, on torch's intra-op threads) and on CUDA
 (cuSPARSE) alike. Both :math:`A` and :math:`A^\top` are stored as CSR with int32 indices, and
 the batch is the dense operand's columns: :math:`Y = A X` with :math:`X` of shape
-``(n_pixels, batch)`` (the layouts compared are in the documentation of :mod:`deepinv_ei.odl`).
+``(n_pixels, batch)``.
 
 Matrices are shared between modules of the same discretisation and freed with the last module
 that uses them (:mod:`deepinv_ei.odl.cache`); with ``cache_dir`` (or
@@ -29,7 +29,6 @@ from ..geometry import (
     astra_cpu_unsupported_reason,
     estimate_matrix_nnz,
     geometry_key,
-    is_ray_transform,
 )
 from .base import Backend
 from .matrix_files import cache_dir, disk_load, disk_path, disk_store
@@ -159,8 +158,6 @@ class MatrixBackend(Backend):
 
     @classmethod
     def unsupported_reason(cls, op, device) -> str | None:
-        if not is_ray_transform(op):
-            return f"backend 'matrix' needs an odl RayTransform, got {type(op).__name__}"
         return astra_cpu_unsupported_reason(op, "matrix")
 
     @staticmethod
