@@ -127,6 +127,9 @@ class OperatorModule(torch.nn.Module):
         self._backends: dict[str, Backend] = _transpose_of._backends if _transpose_of else {}
         #: Whether this module applies the transpose :math:`A^\top` of its operator.
         self.is_transpose = _transpose_of is not None
+        dom, ran = tuple(op.domain.shape), () if op.is_functional else tuple(op.range.shape)
+        #: The trailing shapes of the inputs and of the outputs (``()`` for a functional).
+        self.in_shape, self.out_shape = (ran, dom) if self.is_transpose else (dom, ran)
         # Kept outside nn.Module's registry: A and A.T refer to each other.
         object.__setattr__(self, "_transpose", _transpose_of)
         if _transpose_of is None and backend != "auto":
@@ -137,19 +140,6 @@ class OperatorModule(torch.nn.Module):
     def operator(self) -> odl.Operator:
         """The wrapped ODL operator (the name ``odl.contrib.torch.OperatorModule`` uses)."""
         return self.op
-
-    # -- shapes -------------------------------------------------------------------------------
-    @property
-    def in_shape(self) -> tuple[int, ...]:
-        """Trailing shape of the inputs."""
-        return tuple(self.op.range.shape if self.is_transpose else self.op.domain.shape)
-
-    @property
-    def out_shape(self) -> tuple[int, ...]:
-        """Trailing shape of the outputs (``()`` for a functional)."""
-        if self.is_transpose:
-            return tuple(self.op.domain.shape)
-        return () if self.op.is_functional else tuple(self.op.range.shape)
 
     # -- backends -----------------------------------------------------------------------------
     def get_backend(self, device: torch.device | str) -> Backend:
