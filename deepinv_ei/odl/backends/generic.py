@@ -203,16 +203,13 @@ class OdlNonlinearBackend(Backend):
 
 
 def vjp_per_sample(op: odl.Operator, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    r"""The gradient :math:`J_f(x_i)^\top g_i` for every sample, from ODL's derivative adjoint.
-
-    ODL's :math:`f'(x)^*` is the adjoint for the weighted inner products
-    :math:`\langle u,v\rangle_W=\sum_i w_iu_iv_i`; for torch's plain dot product
+    r"""The gradient for torch's plain dot product, from ODL's derivative adjoint, per sample:
 
     .. math::
 
-        J_f(x)^\top g = w_D \odot f'(x)^*\!\left(g \oslash w_R\right),
+        J_f(x_i)^\top g_i = w_D \odot f'(x_i)^*\!\left(g_i \oslash w_R\right),
 
-    with :math:`w_R = 1` for a functional.
+    the conversion of :class:`OdlBackend` (:math:`w_R = 1` for a functional).
 
     :param x: inputs of shape ``(N, *op.domain.shape)``.
     :param g: output gradients of shape ``(N, *out_shape)``.
