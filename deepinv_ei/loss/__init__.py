@@ -10,19 +10,12 @@ REI losses return one value per sample. Every loss accepts a linear ODL operator
 :class:`NamedLoss` gives a loss a log name of its own in :class:`deepinv.Trainer`.
 """
 
+from . import sure
 from .base import NamedLoss, as_physics
 from .ei import EILoss, equivariant_imaging
 from .mc import MCLoss
 from .rei import REILoss, robust_equivariant_imaging
-from .sure import (
-    SURE_LOSSES,
-    SureGaussian,
-    SureLoss,
-    SurePoisson,
-    SurePoissonGaussian,
-    sure_class,
-    sure_loss,
-)
+from .sure import *  # noqa: F403  (re-exports sure.__all__)
 
 __all__ = [
     "NamedLoss",
@@ -30,13 +23,7 @@ __all__ = [
     "EILoss",
     "MCLoss",
     "equivariant_imaging",
-    "SureLoss",
-    "SureGaussian",
-    "SurePoisson",
-    "SurePoissonGaussian",
-    "SURE_LOSSES",
-    "sure_class",
-    "sure_loss",
+    *sure.__all__,
     "REILoss",
     "robust_equivariant_imaging",
 ]

@@ -1,14 +1,9 @@
 """ODL operators, ray transforms above all, as batched differentiable torch modules and deepinv physics.
 
-- :class:`OperatorModule`: any ODL operator as a ``torch.nn.Module``; exact transpose if linear.
-- :class:`OperatorFunction`: the same as an autograd function, ``OperatorFunction.apply(op, x)``.
-- :class:`OdlPhysics`: a :class:`deepinv.physics.LinearPhysics` from a linear ODL operator;
-  :func:`cached_physics`, the one physics per operator.
-- :func:`ray_transform_physics`: CT physics from a ray transform, with FBP as ``A_dagger``.
-- :class:`FilteredBackProjection`: FBP in torch, matching ODL's ``fbp_op``.
-- :class:`GroupElementOperator`: one element of a :mod:`deepinv_ei.transforms` group action.
-- ``BACKENDS``: the registry of backends (``"matrix"``, ``"astra"``, ``"odl"``).
-- :mod:`deepinv_ei.odl.cache`: the one cache of what is built from operators.
+Operators become torch modules and autograd functions (exact transpose if linear), deepinv
+physics (CT with filtered back-projection in torch as ``A_dagger``), and group elements of
+:mod:`deepinv_ei.transforms` become ODL operators. ``BACKENDS`` names the ways a linear operator
+is applied; :mod:`deepinv_ei.odl.cache` is the one cache of what is built from operators.
 """
 
 from .backends import BACKENDS, DEFAULT_MATRIX_BUDGET, clear_matrix_cache, system_matrix

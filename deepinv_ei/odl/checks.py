@@ -39,38 +39,18 @@ def is_fast_linear(op: odl.Operator) -> bool:
     return bool(op.is_linear) and isinstance(op.range, TensorSpace)
 
 
-def check_linear_tensor_operator(op: object) -> odl.Operator:
-    """Return ``op`` if it is a linear ODL operator between real tensor spaces, else raise."""
-    check_operator(op)
-    if not is_fast_linear(op):
-        raise ValueError(
-            f"expected a linear odl.Operator between tensor spaces, got {type(op).__name__} "
-            f"(is_linear={op.is_linear}, range {type(op.range).__name__}); only those have a "
-            "transpose"
-        )
-    return op
+def check_input(x: object, trailing_shape: Sequence[int], what: str) -> torch.Tensor:
+    """``x`` if it is a float32/float64 tensor of shape ``(*batch, *trailing_shape)``, else raise.
 
-
-def upcast_reduced_precision(x: object) -> object:
-    """``x`` in float32 if it is a float16/bfloat16 tensor (else unchanged).
-
-    Under mixed precision (autocast) the operators run in float32, as autocast does for
-    precision-sensitive ops: the sparse, ASTRA and FFT kernels have no half types. The cast is
-    part of the autograd graph, so gradients come back in the input's dtype.
+    A float16/bfloat16 tensor comes back in float32: under mixed precision (autocast) the
+    operators run in float32, as autocast does for precision-sensitive ops (the sparse, ASTRA and
+    FFT kernels have no half types). The cast is part of the autograd graph, so gradients come
+    back in the input's dtype.
     """
-    if isinstance(x, torch.Tensor) and x.dtype in (torch.float16, torch.bfloat16):
-        return x.float()
-    return x
-
-
-def check_input(
-    x: object,
-    trailing_shape: Sequence[int],
-    what: str,
-) -> torch.Tensor:
-    """Check that ``x`` is a float32/float64 tensor of shape ``(*batch, *trailing_shape)``."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor as {what}, got {type(x).__name__}")
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
     if x.dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"expected {what} of dtype float32 or float64, got {x.dtype}")
     k = len(trailing_shape)

@@ -22,10 +22,18 @@ import math
 
 import torch
 
-from .checks import check_input, upcast_reduced_precision
+from .checks import check_input
 from .module import OperatorModule
 
-FILTER_TYPES = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
+# The apodisation window W(nu) of each filter, at nu in [0, frequency_scaling].
+_WINDOWS = {
+    "ram-lak": lambda f, fs: 1.0,
+    "shepp-logan": lambda f, fs: torch.sinc(f / (2 * fs)),
+    "cosine": lambda f, fs: torch.cos(f * math.pi / (2 * fs)),
+    "hamming": lambda f, fs: 0.54 + 0.46 * torch.cos(f * math.pi / fs),
+    "hann": lambda f, fs: torch.cos(f * math.pi / (2 * fs)) ** 2,
+}
+FILTER_TYPES = tuple(_WINDOWS)
 
 
 def fbp_window(norm_freq: torch.Tensor, filter_type: str, frequency_scaling: float) -> torch.Tensor:
@@ -35,18 +43,8 @@ def fbp_window(norm_freq: torch.Tensor, filter_type: str, frequency_scaling: flo
         raise ValueError(f"unknown filter_type {filter_type!r}; expected one of {FILTER_TYPES}")
     if not 0 < frequency_scaling <= 1:
         raise ValueError(f"expected 0 < frequency_scaling <= 1, got {frequency_scaling}")
-    f, fs = norm_freq, frequency_scaling
-    if name == "ram-lak":
-        filt = f
-    elif name == "shepp-logan":
-        filt = f * torch.sinc(f / (2 * fs))
-    elif name == "cosine":
-        filt = f * torch.cos(f * math.pi / (2 * fs))
-    elif name == "hamming":
-        filt = f * (0.54 + 0.46 * torch.cos(f * math.pi / fs))
-    else:
-        filt = f * torch.cos(f * math.pi / (2 * fs)) ** 2
-    return filt * (f <= fs)
+    f = norm_freq
+    return f * _WINDOWS[name](f, frequency_scaling) * (f <= frequency_scaling)
 
 
 FILTER_DESIGNS = ("kak-slaney", "odl")
@@ -171,6 +169,6 @@ class FilteredBackProjection(torch.nn.Module):
         return torch.fft.irfft(spec, n=self.n_fft, dim=-1)[..., :n_det]
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
-        y = check_input(upcast_reduced_precision(y), self.ray.out_shape, "sinogram")
+        y = check_input(y, self.ray.out_shape, "sinogram")
         with torch.autocast(y.device.type, enabled=False):  # the FFTs in float32 or float64
             return self.ray.T(self.filter(y).contiguous())

@@ -18,27 +18,27 @@ def as_ray_transform(obj: Any, impl: str | None = None) -> RayTransform:
     """Return ``obj`` if it is a :class:`RayTransform`, or build one from ``(space, geometry)``."""
     if isinstance(obj, RayTransform):
         return obj
-    if isinstance(obj, tuple) and len(obj) == 2:
-        space, geometry = obj
-        if not isinstance(space, odl.DiscretizedSpace):
+    if not (isinstance(obj, tuple) and len(obj) == 2):
+        raise TypeError(
+            f"expected an odl RayTransform or a (space, geometry) tuple, got {type(obj).__name__}"
+        )
+    space, geometry = obj
+    for what, value, cls in (
+        ("space", space, odl.DiscretizedSpace),
+        ("geometry", geometry, Geometry),
+    ):
+        if not isinstance(value, cls):
             raise TypeError(
-                f"expected (odl.DiscretizedSpace, Geometry), got space of type {type(space).__name__}"
+                f"expected (odl.DiscretizedSpace, Geometry), got {what} of type {type(value).__name__}"
             )
-        if not isinstance(geometry, Geometry):
-            raise TypeError(
-                f"expected (odl.DiscretizedSpace, Geometry), got geometry of type {type(geometry).__name__}"
-            )
-        if space.ndim != geometry.ndim:
-            raise ValueError(
-                f"space and geometry dimensions differ: space is {space.ndim}D {space.shape}, "
-                f"geometry is {geometry.ndim}D {type(geometry).__name__}"
-            )
-        if impl is None:
-            impl = "astra_cpu" if geometry.ndim == 2 else "astra_cuda"
-        return RayTransform(space, geometry, impl=impl)
-    raise TypeError(
-        f"expected an odl RayTransform or a (space, geometry) tuple, got {type(obj).__name__}"
-    )
+    if space.ndim != geometry.ndim:
+        raise ValueError(
+            f"space and geometry dimensions differ: space is {space.ndim}D {space.shape}, "
+            f"geometry is {geometry.ndim}D {type(geometry).__name__}"
+        )
+    if impl is None:
+        impl = "astra_cpu" if geometry.ndim == 2 else "astra_cuda"
+    return RayTransform(space, geometry, impl=impl)
 
 
 def is_ray_transform(op: Any) -> bool:
@@ -85,10 +85,7 @@ def astra_cpu_geometries(ray_trafo: RayTransform, proj_type: str | None = None) 
 
     g = ray_trafo.geometry
     if g.ndim != 2:
-        raise ValueError(
-            f"ASTRA's CPU projectors are 2D only; got a {g.ndim}D {type(g).__name__} "
-            f"(use backend='astra' on a CUDA device, or backend='odl')"
-        )
+        raise ValueError(f"ASTRA's CPU projectors are 2D only, got a {g.ndim}D {type(g).__name__}")
     vol_geom = astra_volume_geometry(ray_trafo.domain, "cpu")
     proj_geom = astra_projection_geometry(g, "cpu")
     return vol_geom, proj_geom, proj_type or default_astra_proj_type(g)
@@ -98,13 +95,11 @@ def geometry_key(ray_trafo: RayTransform, proj_type: str | None = None) -> str |
     """A digest that identifies the system matrix of a 2D ray transform exactly, or ``None``.
 
     The system matrix is a function of what ASTRA receives and of nothing else: the volume
-    geometry (grid shape and extent), the projection geometry (for fan beam, the source, detector
-    centre and detector axis of every view, so every attribute of the ODL geometry, its shift
-    functions and subclasses included, enters through the vectors ODL computes from it; for
-    parallel beam the angles, detector width and count, which is all ODL passes to ASTRA's CPU
-    projector) and the projector type. The key is the SHA-256 of these, serialised exactly
-    (floats bit for bit). ``None`` when ODL cannot build an ASTRA CPU geometry for ``ray_trafo``
-    (e.g. a curved detector): such a transform is not cached (nor supported by the matrix backend).
+    geometry, the projection geometry (for fan beam the source, detector centre and axis of
+    every view, through which every attribute of the ODL geometry enters; for parallel beam the
+    angles, detector width and count) and the projector type. The key is the SHA-256 of these,
+    serialised exactly (floats bit for bit); ``None`` when ODL cannot build an ASTRA CPU geometry
+    for ``ray_trafo`` (e.g. a curved detector).
     """
     import hashlib
 
@@ -120,23 +115,20 @@ def geometry_key(ray_trafo: RayTransform, proj_type: str | None = None) -> str |
     return h.hexdigest()
 
 
-def astra_cpu_unsupported_reason(ray_trafo: RayTransform, backend: str) -> str | None:
-    """Why ASTRA's CPU projectors cannot apply ``ray_trafo`` as ODL's ``astra_cpu`` would, or
-    ``None`` if they can (2D, flat detector, uniform detector partition)."""
-    g = ray_trafo.geometry
-    if g.ndim != 2:
-        return (
-            f"backend {backend!r} needs a 2D geometry (ASTRA's CPU projectors are 2D only), got "
-            f"a {g.ndim}D {type(g).__name__}"
-        )
+def astra_cpu_unsupported_reason(op: Any, backend: str) -> str | None:
+    """Why ASTRA's CPU projectors cannot apply ``op`` as ODL's ``astra_cpu`` would, or ``None``
+    if they can (a ray transform: 2D, flat detector, uniform detector partition, square pixels)."""
+    if not is_ray_transform(op):
+        return f"backend {backend!r} needs an odl RayTransform, got {type(op).__name__}"
     try:
-        astra_cpu_geometries(ray_trafo)
+        astra_cpu_geometries(op)
     except (ValueError, NotImplementedError, TypeError) as err:
+        g = op.geometry
         return (
-            f"backend {backend!r} needs a geometry and image grid that ODL can hand to ASTRA's "
+            f"backend {backend!r} needs a 2D geometry and image grid that ODL can hand to ASTRA's "
             f"CPU projectors (flat detector, uniform detector partition, square pixels); "
             f"{type(g).__name__} with {type(g.detector).__name__} on a grid with cells "
-            f"{tuple(float(c) for c in ray_trafo.domain.cell_sides)}: {err}"
+            f"{tuple(float(c) for c in op.domain.cell_sides)}: {err}"
         )
     return None
 

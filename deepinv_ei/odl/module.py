@@ -1,15 +1,8 @@
 r"""ODL operators as differentiable, batched torch modules and autograd functions.
 
-:class:`OperatorModule` maps ``(*batch, *op.domain.shape)`` tensors to ``(*batch, *op.range.shape)``
-tensors (``(*batch,)`` for a functional) on the input's device. For a linear operator between
-tensor spaces the backward pass applies the plain transpose :math:`A^\top` (the adjoint for
-torch's unweighted dot product, whatever the ODL cell sizes) on a fast batched backend, and the
-transpose's backward applies :math:`A`, so second derivatives and ``torch.autograd.gradcheck``
-work. Non-linear operators and functionals go through ODL per sample, with the gradient
-:math:`J_f(x)^\top g` computed from ODL's ``op.derivative(x).adjoint``.
-
-:class:`OperatorFunction` is the same as a ``torch.autograd.Function`` with the call convention of
-``odl.contrib.torch``: ``OperatorFunction.apply(op, x)``.
+:class:`OperatorModule` applies a linear operator and its plain transpose on a batched backend
+(:mod:`deepinv_ei.odl.backends`) and any other operator per sample through ODL;
+:class:`OperatorFunction` is the same with the call convention of ``odl.contrib.torch``.
 """
 
 from __future__ import annotations
@@ -22,7 +15,7 @@ import torch
 from .backends import Backend, check_backend, make_backend
 from .backends.generic import vjp_per_sample
 from .cache import cached, operator_holder
-from .checks import check_input, check_operator, is_fast_linear, upcast_reduced_precision
+from .checks import check_input, check_operator, is_fast_linear
 
 
 class _Apply(torch.autograd.Function):
@@ -77,31 +70,23 @@ class OperatorModule(torch.nn.Module):
         x \in \mathbb{R}^{\ast \times \mathrm{domain}} \mapsto A x \in \mathbb{R}^{\ast \times \mathrm{range}},
         \qquad \frac{\partial \langle A x, g\rangle}{\partial x} = A^\top g,
 
-    where :math:`A^\top` is the plain transpose (the adjoint for :math:`\langle u,v\rangle=\sum_i u_iv_i`).
-    ODL's own ``op.adjoint`` is the adjoint for the spaces' *weighted* inner products and differs
-    from :math:`A^\top` by the ratio of the cell volumes; this module always uses :math:`A^\top`.
+    where :math:`A^\top` is the plain transpose (the adjoint for :math:`\langle u,v\rangle=\sum_i
+    u_iv_i`, whatever the ODL cell sizes), applied by a batched backend; its own backward applies
+    :math:`A`, so double backward and ``gradcheck`` work. A non-linear operator :math:`f` (or a
+    functional, one scalar per sample) runs per sample through ODL, with the gradient
+    :math:`J_f(x)^\top g = w_D \odot f'(x)^*(g \oslash w_R)` from ODL's
+    ``op.derivative(x).adjoint`` and the weights :math:`w` of the spaces.
 
-    For a non-linear operator :math:`f` (or a functional, whose output per sample is a scalar),
-    the module applies ``op`` per sample through ODL and its backward pass is
-    :math:`J_f(x)^\top g = w_D \odot f'(x)^*(g \oslash w_R)`, from ODL's
-    ``op.derivative(x).adjoint`` :math:`f'(x)^*` and the weights :math:`w` of the spaces, i.e.
-    the gradient for torch's unweighted dot product.
-
-    A drop-in replacement of ``odl.contrib.torch.OperatorModule``: same constructor argument,
-    ``.operator`` attribute, shapes, dtypes and gradients (see the package documentation for
-    what differs).
+    A drop-in replacement of ``odl.contrib.torch.OperatorModule`` (same argument, ``.operator``,
+    shapes, dtypes and gradients).
 
     :param odl.Operator op: an operator whose domain is a real ODL tensor space (e.g. a
         ``RayTransform``, a ``MatrixOperator``, a functional).
-    :param str backend: for linear operators between tensor spaces: ``"auto"`` (default),
-        ``"matrix"`` (sparse system matrix of a 2D ray transform, on any device), ``"astra"``
-        (ASTRA's CPU projectors, one per thread) or ``"odl"`` (any linear operator, per sample
-        through ODL). ``"auto"`` picks, per device, the first of these that supports the
-        operator and fits the matrix memory budget. Other operators take ``"auto"`` or
-        ``"odl"`` and run per sample through ODL (the backend named ``"odl-nonlinear"``).
-    :param options: backend options, e.g. ``memory_budget`` (bytes) and ``cache_dir`` (matrix
-        backend), ``num_threads`` (astra backend), ``proj_type`` (ASTRA projector type). An
-        option no backend takes raises a :class:`ValueError` naming the valid ones.
+    :param str backend: ``"auto"`` (default: per device, the first of ``"matrix"``, ``"astra"``,
+        ``"odl"`` that supports ``op`` and fits the matrix memory budget) or one of these names;
+        an operator that is not linear between tensor spaces takes ``"auto"`` or ``"odl"``.
+    :param options: backend options (``memory_budget``, ``cache_dir``, ``num_threads``,
+        ``proj_type``); one that no backend takes raises a :class:`ValueError`.
 
     :Examples:
 
@@ -139,10 +124,12 @@ class OperatorModule(torch.nn.Module):
         self.backend = backend
         self.options = options
         # The backends this module holds, per device (shared with the transpose).
-        self._backends: dict[str, Backend] = (
-            {} if _transpose_of is None else _transpose_of._backends
-        )
-        self._is_transpose = _transpose_of is not None
+        self._backends: dict[str, Backend] = _transpose_of._backends if _transpose_of else {}
+        #: Whether this module applies the transpose :math:`A^\top` of its operator.
+        self.is_transpose = _transpose_of is not None
+        dom, ran = tuple(op.domain.shape), () if op.is_functional else tuple(op.range.shape)
+        #: The trailing shapes of the inputs and of the outputs (``()`` for a functional).
+        self.in_shape, self.out_shape = (ran, dom) if self.is_transpose else (dom, ran)
         # Kept outside nn.Module's registry: A and A.T refer to each other.
         object.__setattr__(self, "_transpose", _transpose_of)
         if _transpose_of is None and backend != "auto":
@@ -150,27 +137,9 @@ class OperatorModule(torch.nn.Module):
             self.get_backend("cpu")
 
     @property
-    def is_transpose(self) -> bool:
-        r"""Whether this module applies the transpose :math:`A^\top` of its operator."""
-        return self._is_transpose
-
-    @property
     def operator(self) -> odl.Operator:
         """The wrapped ODL operator (the name ``odl.contrib.torch.OperatorModule`` uses)."""
         return self.op
-
-    # -- shapes -------------------------------------------------------------------------------
-    @property
-    def in_shape(self) -> tuple[int, ...]:
-        """Trailing shape of the inputs."""
-        return tuple(self.op.range.shape if self._is_transpose else self.op.domain.shape)
-
-    @property
-    def out_shape(self) -> tuple[int, ...]:
-        """Trailing shape of the outputs (``()`` for a functional)."""
-        if self._is_transpose:
-            return tuple(self.op.domain.shape)
-        return () if self.op.is_functional else tuple(self.op.range.shape)
 
     # -- backends -----------------------------------------------------------------------------
     def get_backend(self, device: torch.device | str) -> Backend:
@@ -201,14 +170,12 @@ class OperatorModule(torch.nn.Module):
 
     # -- application --------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        what = "input of the transpose" if self._is_transpose else "input"
-        x = check_input(upcast_reduced_precision(x), self.in_shape, what)
+        what = "input of the transpose" if self.is_transpose else "input"
+        x = check_input(x, self.in_shape, what)
         batch = x.shape[: x.ndim - len(self.in_shape)]
         flat = x.reshape(-1, *self.in_shape).contiguous()
         if self.is_linear:
-            out = _Apply.apply(flat, self, self._is_transpose)
-        elif flat.shape[0] == 0:
-            out = flat.new_zeros((0, *self.out_shape)) + 0 * flat.sum()
+            out = _Apply.apply(flat, self, self.is_transpose)
         else:
             out = _ApplyNonlinear.apply(flat, self)
         return out.reshape((*batch, *self.out_shape))
@@ -222,11 +189,8 @@ class OperatorModule(torch.nn.Module):
                 "no transpose (its gradients use op.derivative(x).adjoint)"
             )
         if self._transpose is None:
-            object.__setattr__(
-                self,
-                "_transpose",
-                OperatorModule(self.op, self.backend, _transpose_of=self, **self.options),
-            )
+            transpose = OperatorModule(self.op, self.backend, _transpose_of=self, **self.options)
+            object.__setattr__(self, "_transpose", transpose)
         return self._transpose
 
     @property
@@ -240,7 +204,7 @@ class OperatorModule(torch.nn.Module):
         return self.__dict__.copy()
 
     def extra_repr(self) -> str:
-        kind = "transpose of " if self._is_transpose else ""
+        kind = "transpose of " if self.is_transpose else ""
         return f"{kind}{type(self.op).__name__}: {self.in_shape} -> {self.out_shape}, backend={self.backend!r}"
 
 
@@ -253,12 +217,9 @@ def cached_module(op: odl.Operator) -> OperatorModule:
 class OperatorFunction(torch.autograd.Function):
     r"""An ODL operator as a ``torch.autograd.Function``: ``OperatorFunction.apply(op, x)``.
 
-    The call convention of ``odl.contrib.torch.OperatorFunction``: ``x`` has shape
-    ``(*extra, *op.domain.shape)`` and the result ``(*extra, *op.range.shape)`` (``(*extra,)`` for
-    a functional), on ``x``'s device and in ``x``'s dtype. The computation is that of
-    :class:`OperatorModule` (one module per operator, kept on the operator): batched
-    backends and the plain transpose for linear operators, ODL's ``derivative(x).adjoint`` per
-    sample for the others. ``op`` may also be an :class:`OperatorModule`.
+    ``x`` has shape ``(*extra, *op.domain.shape)``, the result ``(*extra, *op.range.shape)``
+    (``(*extra,)`` for a functional); the computation is that of :func:`cached_module` (or of
+    ``op`` itself if it is an :class:`OperatorModule`).
 
     :Examples:
 
@@ -290,8 +251,7 @@ class OperatorFunction(torch.autograd.Function):
         if module.is_linear:
             return None, module.T(grad)  # differentiable: double backward works
         (x,) = ctx.saved_tensors
-        shape = module.in_shape
-        flat_x = x.reshape(-1, *shape)
+        flat_x = x.reshape(-1, *module.in_shape)
         flat_g = grad.reshape(flat_x.shape[0], *module.out_shape)
         return None, vjp_per_sample(module.op, flat_x, flat_g).reshape(x.shape)
 

@@ -9,7 +9,6 @@ import odl
 import torch
 
 from .cache import cached, operator_holder
-from .checks import check_linear_tensor_operator
 from .fbp import FilteredBackProjection
 from .geometry import as_ray_transform
 from .module import OperatorModule
@@ -24,14 +23,13 @@ class OdlPhysics(dinv.physics.LinearPhysics):
         y \in \mathbb{R}^{B \times C \times \mathrm{range}},
 
     where :math:`A` acts on every ``(b, c)`` slice and ``A_adjoint`` is its exact plain transpose
-    :math:`A^\top` (so deepinv's ``adjointness_test``, ``compute_norm``, ``A_dagger`` by least
-    squares and every solver work unchanged). Noise models and the other keyword arguments go to
-    :class:`deepinv.physics.LinearPhysics`.
+    :math:`A^\top`, so deepinv's ``adjointness_test``, ``compute_norm``, ``A_dagger`` and solvers
+    work unchanged.
 
     :param odl.Operator | OperatorModule op: a linear operator between real ODL tensor spaces, or
         an :class:`OperatorModule` already made from one.
     :param str backend: see :class:`OperatorModule`.
-    :param dict backend_options: options of the backend (``memory_budget``, ``cache_dir``, ``num_threads``, ``proj_type``).
+    :param dict backend_options: the backend ``options`` of :class:`OperatorModule`.
     :param physics_kwargs: e.g. ``noise_model=dinv.physics.GaussianNoise(0.1)``.
 
     :Examples:
@@ -53,13 +51,11 @@ class OdlPhysics(dinv.physics.LinearPhysics):
         backend_options: dict[str, Any] | None = None,
         **physics_kwargs: Any,
     ):
-        module = (
-            op
-            if isinstance(op, OperatorModule)
-            else OperatorModule(op, backend, **(backend_options or {}))
-        )
-        check_linear_tensor_operator(module.op)  # a LinearPhysics needs A^T
+        module = op
+        if not isinstance(op, OperatorModule):
+            module = OperatorModule(op, backend, **(backend_options or {}))
         physics_kwargs.setdefault("img_size", (1, *module.in_shape))
+        # module.T refuses an operator without a transpose (non-linear, or a functional).
         super().__init__(A=module, A_adjoint=module.T, **physics_kwargs)
         self.operator = module
         self.odl_op = module.op
@@ -87,12 +83,31 @@ def cached_physics(op: odl.Operator) -> OdlPhysics:
 
 
 class RayTransformPhysics(OdlPhysics):
-    r"""CT physics of an ODL ray transform, with filtered back-projection as ``A_dagger``.
+    r"""CT physics of a ray transform, given as an ODL ``RayTransform`` or ``(space, geometry)``.
 
-    ``A`` and ``A_adjoint`` are the ray transform and its exact transpose; ``A_dagger`` is
-    :class:`~deepinv_ei.odl.fbp.FilteredBackProjection` (computed in torch on the tensors' device)
-    instead of an iterative least-squares solve. Use ``physics.A_dagger(y, solver="CG")`` to get
-    deepinv's least-squares pseudo-inverse instead.
+    ``A`` is the ray transform on ``(B, C, *space.shape)`` tensors, ``A_adjoint`` its exact
+    transpose and ``A_dagger`` the :class:`~deepinv_ei.odl.FilteredBackProjection` in torch on the
+    tensors' device (2D parallel and fan beam); ``physics.A_dagger(y, solver="CG")`` gives
+    deepinv's least-squares pseudo-inverse instead. ``ray_transform_physics`` is the same class.
+
+    :param ray_trafo: ``odl.applications.tomo.RayTransform`` or a ``(space, geometry)`` pair
+        (a 2D pair gets ``impl='astra_cpu'``).
+    :param str backend: see :class:`OperatorModule`.
+    :param filter_type, frequency_scaling, padding, filter_design: those of
+        :class:`~deepinv_ei.odl.FilteredBackProjection`.
+    :param backend_options, physics_kwargs: those of :class:`OdlPhysics`.
+
+    :Examples:
+
+    >>> import odl, torch
+    >>> from odl.applications.tomo import parallel_beam_geometry
+    >>> from deepinv_ei.odl import ray_transform_physics
+    >>> space = odl.uniform_discr([-1, -1], [1, 1], (64, 64), dtype="float32")
+    >>> physics = ray_transform_physics((space, parallel_beam_geometry(space, num_angles=90)))
+    >>> x = torch.zeros(1, 1, 64, 64); x[..., 20:44, 20:44] = 1
+    >>> x_fbp = physics.A_dagger(physics(x))
+    >>> bool(((x_fbp - x).norm() / x.norm()) < 0.2)
+    True
     """
 
     def __init__(
@@ -106,9 +121,11 @@ class RayTransformPhysics(OdlPhysics):
         backend_options: dict[str, Any] | None = None,
         **physics_kwargs: Any,
     ):
-        ray_trafo = as_ray_transform(ray_trafo)
         super().__init__(
-            ray_trafo, backend=backend, backend_options=backend_options, **physics_kwargs
+            as_ray_transform(ray_trafo),
+            backend=backend,
+            backend_options=backend_options,
+            **physics_kwargs,
         )
         self.fbp = FilteredBackProjection(
             self.operator, filter_type, frequency_scaling, padding, filter_design
@@ -124,43 +141,5 @@ class RayTransformPhysics(OdlPhysics):
         return self.fbp(y)
 
 
-def ray_transform_physics(
-    ray_trafo: Any,
-    backend: str = "auto",
-    filter_type: str = "Ram-Lak",
-    frequency_scaling: float = 1.0,
-    **physics_kwargs: Any,
-) -> RayTransformPhysics:
-    r"""deepinv physics of a ray transform given as an ODL ``RayTransform`` or ``(space, geometry)``.
-
-    ``A`` is the ray transform on ``(B, C, *space.shape)`` tensors, ``A_adjoint`` its exact
-    transpose and ``A_dagger`` filtered back-projection in torch (2D parallel and fan beam).
-
-    :param ray_trafo: ``odl.applications.tomo.RayTransform`` or a ``(space, geometry)`` pair
-        (a 2D pair gets ``impl='astra_cpu'``).
-    :param str backend: ``"auto"``, ``"matrix"``, ``"astra"`` or ``"odl"`` (see :class:`OperatorModule`).
-    :param str filter_type: FBP filter: ``"Ram-Lak"``, ``"Shepp-Logan"``, ``"Cosine"``, ``"Hamming"``, ``"Hann"``.
-    :param float frequency_scaling: FBP filter cut-off relative to the Nyquist frequency.
-    :param physics_kwargs: passed to :class:`deepinv.physics.LinearPhysics` (``noise_model``, ...),
-        and ``backend_options``, ``padding``, ``filter_design`` (``"kak-slaney"`` or ``"odl"``, see
-        :class:`~deepinv_ei.odl.FilteredBackProjection`).
-
-    :Examples:
-
-    >>> import odl, torch
-    >>> from odl.applications.tomo import parallel_beam_geometry
-    >>> from deepinv_ei.odl import ray_transform_physics
-    >>> space = odl.uniform_discr([-1, -1], [1, 1], (64, 64), dtype="float32")
-    >>> physics = ray_transform_physics((space, parallel_beam_geometry(space, num_angles=90)))
-    >>> x = torch.zeros(1, 1, 64, 64); x[..., 20:44, 20:44] = 1
-    >>> x_fbp = physics.A_dagger(physics(x))
-    >>> bool(((x_fbp - x).norm() / x.norm()) < 0.2)
-    True
-    """
-    return RayTransformPhysics(
-        ray_trafo,
-        backend=backend,
-        filter_type=filter_type,
-        frequency_scaling=frequency_scaling,
-        **physics_kwargs,
-    )
+#: The function-style name of :class:`RayTransformPhysics`.
+ray_transform_physics = RayTransformPhysics

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import odl
 import torch
 
@@ -74,36 +73,33 @@ class GroupElementOperator(odl.Operator):
         super().__init__(domain=space, range=space, linear=True)
 
     def _call(self, x):
-        arr = x.asarray()
-        t = torch.as_tensor(np.asarray(arr) if not isinstance(arr, torch.Tensor) else arr)
-        t = t.to(torch.float64).reshape(1, 1, *self.domain.shape)
+        t = torch.as_tensor(x.asarray()).to(torch.float64).reshape(1, 1, *self.domain.shape)
         if self.kind == "adjoint":
             out = self.transform.adjoint(t, **self.params)
         else:
             out = self.transform.apply(t, self.params, inverse=self.kind == "inverse")
         return self.range.element(out[0, 0].cpu().numpy())
 
-    @property
-    def adjoint(self) -> GroupElementOperator:
-        kind = {"forward": "adjoint", "adjoint": "forward", "inverse": "inverse_adjoint"}[self.kind]
-        if kind == "inverse_adjoint":
+    def _other(self, kinds: dict[str, str], what: str) -> GroupElementOperator:
+        """The operator of kind ``kinds[self.kind]``; for an orthogonal action the forward map."""
+        kind = kinds.get(self.kind)
+        if kind is None:
             if not self.transform.orthogonal:
-                raise NotImplementedError(
-                    "the transpose of a non-orthogonal inverse is not provided"
-                )
+                raise NotImplementedError(f"the {what} is not provided")
             kind = "forward"
         return GroupElementOperator(self.transform, self.domain, self.params, kind)
 
     @property
+    def adjoint(self) -> GroupElementOperator:
+        return self._other(
+            {"forward": "adjoint", "adjoint": "forward"}, "transpose of a non-orthogonal inverse"
+        )
+
+    @property
     def inverse(self) -> GroupElementOperator:
-        kind = {"forward": "inverse", "inverse": "forward"}.get(self.kind)
-        if kind is None:
-            if not self.transform.orthogonal:
-                raise NotImplementedError(
-                    "the inverse of a non-orthogonal transpose is not provided"
-                )
-            kind = "forward"
-        return GroupElementOperator(self.transform, self.domain, self.params, kind)
+        return self._other(
+            {"forward": "inverse", "inverse": "forward"}, "inverse of a non-orthogonal transpose"
+        )
 
     def __repr__(self) -> str:
         p = {k: v.tolist() for k, v in self.params.items()}

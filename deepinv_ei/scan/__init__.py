@@ -11,6 +11,7 @@
 - :func:`simulate_scan`: a simulated raw acquisition of a seeded 3D phantom.
 """
 
+from . import spec
 from .ingestion import ingest
 from .measurement_set import (
     MeasurementSet,
@@ -29,32 +30,10 @@ from .readers import Stack, data_exchange, open_stack, read_angles, sha256_file
 from .scanner_setup import check_not_transposed, check_shape
 from .set_output import IngestSummary, split_slices
 from .simulate import SimulatedScan, phantom_volume, simulate_scan
-from .spec import (
-    ANGLE_UNITS,
-    GEOMETRIES,
-    LENGTH_UNITS,
-    ScannerSpec,
-    ScannerSpecError,
-    geometry_fingerprint,
-    geometry_from_spec,
-    load_spec,
-    ray_transform_from_spec,
-    save_spec,
-    spec_from_geometry,
-)
+from .spec import *  # noqa: F403  (re-exports spec.__all__)
 
 __all__ = [
-    "ANGLE_UNITS",
-    "GEOMETRIES",
-    "LENGTH_UNITS",
-    "ScannerSpec",
-    "ScannerSpecError",
-    "geometry_fingerprint",
-    "geometry_from_spec",
-    "load_spec",
-    "ray_transform_from_spec",
-    "save_spec",
-    "spec_from_geometry",
+    *spec.__all__,
     "DetectorWindow",
     "FlatDarkCorrection",
     "IngestSummary",

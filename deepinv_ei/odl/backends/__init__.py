@@ -43,12 +43,9 @@ def check_backend(op: odl.Operator, name: str, options: dict) -> None:
             f"{type(op).__name__} is {'non-linear' if not op.is_linear else 'a functional'}: "
             "use backend='auto' or 'odl' (per sample through ODL)"
         )
-    if name == "auto":
-        valid = sorted({o for cls in BACKENDS.values() for o in cls.option_names})
-        what = "any backend"
-    else:
-        valid = sorted(BACKENDS[name].option_names)
-        what = f"backend {name!r}"
+    names = BACKENDS if name == "auto" else (name,)
+    valid = sorted({option for n in names for option in BACKENDS[n].option_names})
+    what = "any backend" if name == "auto" else f"backend {name!r}"
     unknown = sorted(set(options) - set(valid))
     if unknown:
         hint = ""
@@ -63,39 +60,33 @@ def check_backend(op: odl.Operator, name: str, options: dict) -> None:
         )
 
 
-def _construct(cls: type[Backend], op, options: dict) -> Backend:
-    return cls(op, **{k: v for k, v in options.items() if k in cls.option_names})
-
-
 def make_backend(op: odl.Operator, name: str, device: torch.device, **options) -> Backend:
     """Instantiate backend ``name`` for ``op`` on ``device``; ``"auto"`` picks the first that works.
 
-    ``auto`` prefers the exact sparse matrix when it fits the memory budget, then ASTRA's
-    projectors, then the generic ODL path. A non-linear operator gets
+    ``auto`` tries ``AUTO_ORDER``: the exact sparse matrix when it fits the memory budget, then
+    ASTRA's projectors, then the generic ODL path. A non-linear operator gets
     :class:`OdlNonlinearBackend`. The choice is checked by :func:`check_backend`.
     """
     check_backend(op, name, options)
     if not is_fast_linear(op):
         return OdlNonlinearBackend(op)
-    if name == "auto":
-        reasons = []
-        for candidate in AUTO_ORDER:
-            cls = BACKENDS[candidate]
-            reason = cls.unsupported_reason(op, device)
-            if reason is None:
-                try:
-                    return _construct(cls, op, options)
-                except BackendOptionError:
-                    raise  # the user's own option is wrong: no other backend would fix it
-                except ValueError as err:  # e.g. over the matrix memory budget
-                    reason = str(err)
-            reasons.append(f"{candidate}: {reason}")
-        raise ValueError("no backend can apply this operator:\n  " + "\n  ".join(reasons))
-    cls = BACKENDS[name]
-    reason = cls.unsupported_reason(op, device)
-    if reason is not None:
+    reasons = []
+    for candidate in AUTO_ORDER if name == "auto" else (name,):
+        cls = BACKENDS[candidate]
+        reason = cls.unsupported_reason(op, device)
+        if reason is None:
+            try:
+                return cls(op, **{k: v for k, v in options.items() if k in cls.option_names})
+            except BackendOptionError:
+                raise  # the user's own option is wrong: no other backend would fix it
+            except ValueError as err:  # e.g. over the matrix memory budget
+                if name != "auto":
+                    raise
+                reason = str(err)
+        reasons.append(f"{candidate}: {reason}")
+    if name != "auto":
         raise ValueError(reason)
-    return _construct(cls, op, options)
+    raise ValueError("no backend can apply this operator:\n  " + "\n  ".join(reasons))
 
 
 __all__ = [

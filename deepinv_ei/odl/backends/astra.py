@@ -16,12 +16,8 @@ import numpy as np
 import odl
 import torch
 
-from ..geometry import astra_cpu_projector, astra_cpu_unsupported_reason, is_ray_transform
+from ..geometry import astra_cpu_projector, astra_cpu_unsupported_reason
 from .base import Backend
-
-
-def default_num_threads() -> int:
-    return max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
 
 
 class AstraBackend(Backend):
@@ -44,7 +40,7 @@ class AstraBackend(Backend):
         proj_type: str | None = None,
     ):
         super().__init__(op)
-        self.num_threads = num_threads or default_num_threads()
+        self.num_threads = num_threads or max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
         self.proj_type = proj_type
         self._init_runtime()
 
@@ -54,22 +50,21 @@ class AstraBackend(Backend):
         self._local = threading.local()
         self._projectors: list[int] = []
         self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
+        # Its threads start on first use.
+        self._pool = ThreadPoolExecutor(self.num_threads, thread_name_prefix="deepinv-ei-astra")
 
     @classmethod
     def unsupported_reason(cls, op, device) -> str | None:
-        if not is_ray_transform(op):
-            return f"backend 'astra' needs an odl RayTransform, got {type(op).__name__}"
-        if torch.device(device).type != "cpu":
+        reason = astra_cpu_unsupported_reason(op, "astra")
+        if reason is None and torch.device(device).type != "cpu":
             return (
                 f"backend 'astra' runs ASTRA's CPU projectors; got device {device}: use "
                 "backend='matrix' (exact, 2D, any device) or 'odl' (per sample on the GPU "
                 "through ODL's astra_cuda, no host copies)"
             )
-        return astra_cpu_unsupported_reason(op, "astra")
+        return reason
 
     def _projector(self) -> int:
-        self._ensure_runtime()  # a forked child makes its own projectors and threads
         pid = getattr(self._local, "pid", None)
         if pid is None:
             pid = astra_cpu_projector(self.op, self.proj_type)
@@ -86,6 +81,7 @@ class AstraBackend(Backend):
             )
         if src.device.type != "cpu":
             raise ValueError(f"backend 'astra' expects CPU tensors, got device {src.device}")
+        self._ensure_runtime()  # a forked child makes its own projectors and threads
         src_np = np.ascontiguousarray(src.detach().numpy())
         out = torch.empty((src.shape[0], *out_shape), dtype=torch.float32)
         out_np = out.numpy()
@@ -100,8 +96,7 @@ class AstraBackend(Backend):
         if len(chunks) == 1:
             work(chunks[0])
         else:
-            pool = self._thread_pool(self.num_threads, "deepinv-ei-astra")
-            list(pool.map(work, chunks))
+            list(self._pool.map(work, chunks))
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,7 +113,7 @@ class AstraBackend(Backend):
         try:
             import astra
 
-            if getattr(self, "_pool", None) is not None:
+            if hasattr(self, "_pool"):
                 self._pool.shutdown(wait=False)
             for pid in getattr(self, "_projectors", ()):
                 astra.projector.delete(pid)

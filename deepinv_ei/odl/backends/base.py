@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 from abc import ABC, abstractmethod
-from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 import odl
@@ -23,15 +22,11 @@ class BackendOptionError(ValueError):
 class Backend(ABC):
     r"""Applies a linear ODL operator :math:`A` and its plain transpose :math:`A^\top` to batches.
 
-    Inputs are contiguous tensors of shape ``(N, *op.domain.shape)`` (forward) or
-    ``(N, *op.range.shape)`` (transpose), float32 or float64, on any device the backend
-    supports (:meth:`unsupported_reason`); outputs have the same dtype and device. :math:`A^\top` is the adjoint for the
-    unweighted dot product :math:`\langle u, v\rangle = \sum_i u_i v_i` that torch's autograd
-    uses, whatever the cell sizes of the ODL spaces.
-
-    Subclasses implement :meth:`forward`, :meth:`transpose` and, when they cannot handle every
-    linear operator or device, :meth:`unsupported_reason` (an operator it refuses on the CPU is
-    refused at construction).
+    Inputs are contiguous float32 or float64 batches on a device the backend supports
+    (:meth:`unsupported_reason`, checked for the CPU at construction); outputs have their dtype
+    and device. :math:`A^\top` is the adjoint for the unweighted dot product
+    :math:`\langle u, v\rangle = \sum_i u_i v_i` that torch's autograd uses, whatever the cell
+    sizes of the ODL spaces.
     """
 
     name: ClassVar[str]
@@ -73,17 +68,6 @@ class Backend(ABC):
             if self.__dict__.setdefault("_runtime_pid", pid) != pid:
                 self._init_runtime()
                 self._runtime_pid = pid
-
-    def _thread_pool(self, n_workers: int, name: str) -> ThreadPoolExecutor:
-        """The backend's worker threads (``self._pool``), created on first use in this process."""
-        self._ensure_runtime()
-        pool = getattr(self, "_pool", None)
-        if pool is None:
-            with _runtime_lock:
-                pool = getattr(self, "_pool", None)
-                if pool is None:
-                    pool = self._pool = ThreadPoolExecutor(n_workers, thread_name_prefix=name)
-        return pool
 
     def __getstate__(self) -> dict:
         # Thread pools, locks and ASTRA handles belong to one process: copies make their own.

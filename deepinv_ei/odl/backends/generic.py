@@ -79,9 +79,7 @@ class OdlBackend(Backend):
         if key in self._twins:
             return self._twins[key]
         twin = None
-        constant = not isinstance(self._w_dom, np.ndarray) and not isinstance(
-            self._w_ran, np.ndarray
-        )
+        constant = not any(isinstance(w, np.ndarray) for w in (self._w_dom, self._w_ran))
         if constant and getattr(self.op.domain, "impl", "numpy") == "pytorch":
             twin = self.op  # already torch-backed
         elif constant and device.type == "cuda" and is_ray_transform(self.op):
@@ -101,8 +99,8 @@ class OdlBackend(Backend):
         tol = 1e-4 if dtype.itemsize <= 4 else 1e-9
         errors = {  # the transpose if op.adjoint is the weighted adjoint, and op.adjoint itself
             name: dottest(
-                lambda x: self._map(self.op, x, dom, ran),
-                lambda y, w=weights: self._map(self._adjoint, y, ran, dom, *w),
+                lambda x: per_sample(self.op, x, dom, ran.shape),
+                lambda y, w=weights: per_sample(self._adjoint, y, ran, dom.shape, *w),
                 (1, *dom.shape),
                 (1, *ran.shape),
                 dtype=dtype,
@@ -121,63 +119,25 @@ class OdlBackend(Backend):
             f"plain dot product ({errors['plain']:.2e}); cannot derive its transpose"
         )
 
+    def _operators(self, device: torch.device) -> tuple[odl.Operator, odl.Operator]:
+        """``(op, adjoint)`` to apply on ``device``: its twin there, else the operator itself."""
+        return self.device_twin(device) or (self.op, self._adjoint)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        twin = self.device_twin(x.device)
-        if twin is not None:
-            return self._map_torch(twin[0], x, twin[0].domain, twin[0].range)
-        return self._map(self.op, x, self.op.domain, self.op.range)
+        op = self._operators(x.device)[0]
+        return per_sample(op, x, op.domain, op.range.shape)
 
     def transpose(self, y: torch.Tensor) -> torch.Tensor:
-        twin = self.device_twin(y.device)
-        if twin is not None:
-            scale = 1.0 if self._w_dom is None else self._w_dom / self._w_ran
-            return self._map_torch(twin[1], y, twin[0].range, twin[0].domain, scale)
-        return self._map(
-            self._adjoint, y, self.op.range, self.op.domain, pre=self._w_ran, post=self._w_dom
-        )
-
-    @staticmethod
-    def _map_torch(fn, x, space_in, space_out, scale: float = 1.0) -> torch.Tensor:
-        """Per-sample application on torch-backed ODL spaces (no host copies)."""
-        out = torch.empty((x.shape[0], *space_out.shape), dtype=x.dtype, device=x.device)
-        for i in range(x.shape[0]):
-            out[i] = _result_to_torch(fn(_sample_to_space(space_in, x[i])), x)
-        return out if scale == 1.0 else out * scale
-
-    @staticmethod
-    def _map(fn, x, space_in, space_out, pre=None, post=None) -> torch.Tensor:
-        out = torch.empty((x.shape[0], *space_out.shape), dtype=x.dtype, device=x.device)
-        for i, xi in enumerate(x.detach().cpu().numpy()):
-            if pre is not None:  # weight conversions in float64: one rounding, not two
-                xi = xi.astype(np.float64) / pre
-            res = _to_numpy(fn(_sample_to_space(space_in, torch.from_numpy(xi))))
-            if post is not None:
-                res = res.astype(np.float64) * post
-            out[i] = torch.from_numpy(np.ascontiguousarray(res)).to(dtype=x.dtype)
-        return out
+        op, adjoint = self._operators(y.device)
+        return per_sample(adjoint, y, op.range, op.domain.shape, self._w_ran, self._w_dom)
 
 
 def _numpy_dtype(space) -> np.dtype:
-    dtype = space.dtype
-    return (
-        np.dtype(str(dtype).removeprefix("torch."))
-        if isinstance(dtype, torch.dtype)
-        else np.dtype(dtype)
-    )
+    return np.dtype(str(space.dtype).removeprefix("torch."))  # a numpy or a torch dtype
 
 
 def _torch_dtype(space) -> torch.dtype:
     return getattr(torch, _numpy_dtype(space).name)
-
-
-def _to_numpy(element) -> np.ndarray:
-    if hasattr(element, "asarray"):
-        arr = element.asarray()
-    else:
-        arr = element
-    if isinstance(arr, torch.Tensor):
-        return arr.detach().cpu().numpy()
-    return np.asarray(arr)
 
 
 def _sample_to_space(space, sample: torch.Tensor):
@@ -200,6 +160,32 @@ def _result_to_torch(result, like: torch.Tensor) -> torch.Tensor:
     return data.to(dtype=like.dtype, device=like.device)
 
 
+def per_sample(
+    fn,
+    x: torch.Tensor,
+    space_in,
+    out_shape: tuple[int, ...],
+    pre: float | np.ndarray | None = None,
+    post: float | np.ndarray | None = None,
+) -> torch.Tensor:
+    r"""``fn`` applied through ODL to every sample :math:`x_i` of ``x``, as
+    :math:`\mathrm{post} \odot \mathrm{fn}(x_i \oslash \mathrm{pre})` in ``x``'s dtype and device.
+
+    The weights are applied in float64 (one rounding, not two).
+
+    :param space_in: the ODL space the samples are elements of.
+    :param out_shape: the shape of one result (``()`` for a scalar).
+    """
+    x = x.detach()
+    f64 = x.new_empty((), dtype=torch.float64)
+    pre, post = (None if w is None else torch.as_tensor(w).to(f64) for w in (pre, post))
+    out = x.new_empty((x.shape[0], *out_shape))
+    for i in range(x.shape[0]):
+        res = fn(_sample_to_space(space_in, x[i] if pre is None else x[i].to(f64) / pre))
+        out[i] = _result_to_torch(res, x) if post is None else _result_to_torch(res, f64) * post
+    return out
+
+
 class OdlNonlinearBackend(Backend):
     """Applies any operator (non-linear, or a functional) per sample through ODL; no transpose.
 
@@ -210,25 +196,20 @@ class OdlNonlinearBackend(Backend):
     name = "odl-nonlinear"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        op = self.op
-        outs = [_result_to_torch(op(_sample_to_space(op.domain, xi)), x) for xi in x]
-        return torch.stack(outs)
+        return per_sample(self.op, x, self.op.domain, getattr(self.op.range, "shape", ()))
 
     def transpose(self, y: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"{type(self.op).__name__} is not linear: it has no transpose")
 
 
 def vjp_per_sample(op: odl.Operator, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    r"""The gradient :math:`J_f(x_i)^\top g_i` for every sample, from ODL's derivative adjoint.
-
-    ODL's :math:`f'(x)^*` is the adjoint for the weighted inner products
-    :math:`\langle u,v\rangle_W=\sum_i w_iu_iv_i`; for torch's plain dot product
+    r"""The gradient for torch's plain dot product, from ODL's derivative adjoint, per sample:
 
     .. math::
 
-        J_f(x)^\top g = w_D \odot f'(x)^*\!\left(g \oslash w_R\right),
+        J_f(x_i)^\top g_i = w_D \odot f'(x_i)^*\!\left(g_i \oslash w_R\right),
 
-    with :math:`w_R = 1` for a functional.
+    the conversion of :class:`OdlBackend` (:math:`w_R = 1` for a functional).
 
     :param x: inputs of shape ``(N, *op.domain.shape)``.
     :param g: output gradients of shape ``(N, *out_shape)``.
@@ -237,12 +218,6 @@ def vjp_per_sample(op: odl.Operator, x: torch.Tensor, g: torch.Tensor) -> torch.
     w_dom, w_ran = _weights(op.domain), _weights(op.range)
     out = torch.empty_like(x)
     for i in range(x.shape[0]):
-        gi = g[i].detach().to(torch.float64)
-        if not (isinstance(w_ran, float) and w_ran == 1.0):
-            gi = gi / torch.as_tensor(w_ran, dtype=torch.float64, device=gi.device)
-        deriv = op.derivative(_sample_to_space(op.domain, x[i]))
-        res = _result_to_torch(deriv.adjoint(_sample_to_space(op.range, gi)), x[i])
-        if not (isinstance(w_dom, float) and w_dom == 1.0):
-            res = res * torch.as_tensor(w_dom, dtype=res.dtype, device=res.device)
-        out[i] = res
+        adjoint = op.derivative(_sample_to_space(op.domain, x[i])).adjoint
+        out[i] = per_sample(adjoint, g[i : i + 1], op.range, x.shape[1:], w_ran, w_dom)[0]
     return out

@@ -5,7 +5,7 @@ ASTRA computes the matrix of its CPU projector for the ODL geometry (the same di
 batch, on the CPU (MKL or torch's own kernel, on torch's intra-op threads) and on CUDA
 (cuSPARSE) alike. Both :math:`A` and :math:`A^\top` are stored as CSR with int32 indices, and
 the batch is the dense operand's columns: :math:`Y = A X` with :math:`X` of shape
-``(n_pixels, batch)`` (the layouts compared are in the documentation of :mod:`deepinv_ei.odl`).
+``(n_pixels, batch)``.
 
 Matrices are shared between modules of the same discretisation and freed with the last module
 that uses them (:mod:`deepinv_ei.odl.cache`); with ``cache_dir`` (or
@@ -29,7 +29,6 @@ from ..geometry import (
     astra_cpu_unsupported_reason,
     estimate_matrix_nnz,
     geometry_key,
-    is_ray_transform,
 )
 from .base import Backend
 from .matrix_files import cache_dir, disk_load, disk_path, disk_store
@@ -143,14 +142,11 @@ class MatrixBackend(Backend):
         self.proj_type = proj_type
         self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.key = geometry_key(op, proj_type)
-        est = self.estimated_bytes(op, torch.float32)
-        if est > self.memory_budget:
-            raise ValueError(
-                f"the system matrix of this ray transform ({op.domain.shape} image, "
-                f"{op.range.shape} sinogram) would take about {est / 2**30:.2f} GiB, over the "
-                f"matrix memory budget of {self.memory_budget / 2**30:.2f} GiB; raise "
-                f"memory_budget or use backend='astra'"
-            )
+        self._check_budget(
+            self.estimated_bytes(op, torch.float32),
+            f"of this ray transform ({op.domain.shape} image, {op.range.shape} sinogram) would "
+            "take about",
+        )
         self._init_runtime()
 
     _runtime_attributes = ("_pairs",)
@@ -162,14 +158,20 @@ class MatrixBackend(Backend):
 
     @classmethod
     def unsupported_reason(cls, op, device) -> str | None:
-        if not is_ray_transform(op):
-            return f"backend 'matrix' needs an odl RayTransform, got {type(op).__name__}"
         return astra_cpu_unsupported_reason(op, "matrix")
 
     @staticmethod
     def estimated_bytes(op, dtype: torch.dtype) -> int:
         """Upper estimate of the memory of both CSR matrices."""
         return 2 * estimate_matrix_nnz(op) * _BYTES_PER_NNZ[dtype]
+
+    def _check_budget(self, nbytes: int, what: str) -> None:
+        if nbytes > self.memory_budget:
+            raise ValueError(
+                f"the system matrix {what} {nbytes / 2**30:.2f} GiB, over the matrix memory "
+                f"budget of {self.memory_budget / 2**30:.2f} GiB; raise memory_budget or use "
+                "backend='astra'"
+            )
 
     def _check_fits(self, dtype: torch.dtype, device: torch.device) -> None:
         est = self.estimated_bytes(self.op, dtype)
@@ -196,12 +198,7 @@ class MatrixBackend(Backend):
             if mat is not None:
                 return mat.astype(np_dtype, copy=False)
         mat = system_matrix(self.op, self.proj_type, np.float64)
-        nbytes = 2 * mat.nnz * _BYTES_PER_NNZ[dtype]
-        if nbytes > self.memory_budget:
-            raise ValueError(
-                f"the system matrix takes {nbytes / 2**30:.2f} GiB in {dtype}, over the matrix "
-                f"memory budget of {self.memory_budget / 2**30:.2f} GiB"
-            )
+        self._check_budget(2 * mat.nnz * _BYTES_PER_NNZ[dtype], f"in {dtype} takes")
         if path is not None:
             disk_store(path, self.key, mat)
         return mat.astype(np_dtype, copy=False)

@@ -19,6 +19,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partialmethod
 from pathlib import Path
 from typing import Any
 
@@ -513,20 +514,7 @@ class ScannerSpec:
         )
         check_axis_lengths(shape, axes, expected, about, what)
 
-    def check_sinograms(
-        self,
-        shape: Sequence[int],
-        axes: str | Sequence[str] = "angle,detector",
-        what: str = "sinograms",
-    ) -> None:
-        """:meth:`check_data_shape` for sinograms, ``(angle, detector)`` per slice by default."""
-        self.check_data_shape(shape, axes, what)
-
-    def check_projections(
-        self,
-        shape: Sequence[int],
-        axes: str | Sequence[str] = "angle,row,col",
-        what: str = "projections",
-    ) -> None:
-        """:meth:`check_data_shape` for projections, ``(angle, row, col)`` by default."""
-        self.check_data_shape(shape, axes, what)
+    #: :meth:`check_data_shape` for sinograms, ``(angle, detector)`` per slice by default.
+    check_sinograms = partialmethod(check_data_shape, axes="angle,detector", what="sinograms")
+    #: :meth:`check_data_shape` for projections, ``(angle, row, col)`` by default.
+    check_projections = partialmethod(check_data_shape, axes="angle,row,col", what="projections")
