@@ -21,7 +21,6 @@ from deepinv_ei.training import (
     ScannerMismatch,
     load_bundle,
     reconstruct,
-    reconstruct_scan,
     train,
 )
 
@@ -87,7 +86,7 @@ def test_a_scan_with_other_slices_of_the_same_scanner_is_reconstructed(trained, 
     # The next sample: more slices, other content, the same scanner and options.
     other = simulate_scan(tmp_path / "next", n_views=24, n_slices=9, size=16, n_flats=2,
                           n_darks=2, seed=3)  # fmt: skip
-    out = reconstruct_scan(trained[1], tmp_path / "r.npy", progress=False, **scan_kwargs(other))
+    out = reconstruct(trained[1], None, tmp_path / "r.npy", progress=False, scan=scan_kwargs(other))
     recon = np.load(out)
     assert recon.shape == (9, 16, 16) and recon.dtype == np.float32
     assert np.isfinite(recon).all()
@@ -123,12 +122,12 @@ def test_a_raw_scan_reconstructs_as_its_measurement_set(scan, trained, expected,
 
 @pytest.mark.usefixtures("one_thread")
 def test_python_api_and_a_tiff_folder(scan, trained, expected, tmp_path):
-    out = reconstruct_scan(trained[1], tmp_path / "tiffs", progress=False, **scan_kwargs(scan))
+    out = reconstruct(trained[1], None, tmp_path / "tiffs", progress=False, scan=scan_kwargs(scan))
     files = sorted(out.glob("slice_*.tif"))
     assert len(files) == 6
     np.testing.assert_array_equal(np.stack([tifffile.imread(f) for f in files]), expected[0])
     with pytest.raises(TypeError, match="n_val"):
-        reconstruct_scan(trained[1], tmp_path / "r.npy", n_val=1, **scan_kwargs(scan))
+        reconstruct(trained[1], None, tmp_path / "r.npy", scan={**scan_kwargs(scan), "n_val": 1})
 
 
 @pytest.mark.usefixtures("one_thread")
@@ -136,14 +135,16 @@ def test_a_matching_geometry_file_is_accepted_another_refused(scan, trained, exp
     run = trained[1]
     kwargs = {**scan_kwargs(scan), "pixel_size": None, "unit": None}
     save_spec(scan.spec, tmp_path / "same.toml")
-    out = reconstruct_scan(run, tmp_path / "r.npy", progress=False,
-                           **{**kwargs, "geometry": tmp_path / "same.toml"})  # fmt: skip
+    out = reconstruct(run, None, tmp_path / "r.npy", progress=False,
+                      scan={**kwargs, "geometry": tmp_path / "same.toml"})  # fmt: skip
     np.testing.assert_array_equal(np.load(out), expected[0])
     other = tmp_path / "other.toml"
     save_spec(scan.spec.with_detector(pitch=0.03), other)
     found = ingest(tmp_path / "o.h5", **{**kwargs, "geometry": other}).spec.slice_hash
     with pytest.raises(ScannerMismatch, match=found) as err:
-        reconstruct_scan(run, tmp_path / "x.npy", progress=False, **{**kwargs, "geometry": other})
+        reconstruct(
+            run, None, tmp_path / "x.npy", progress=False, scan={**kwargs, "geometry": other}
+        )
     assert trained_slices(run) in str(err.value)
     assert not (tmp_path / "x.npy").exists()
 
@@ -173,8 +174,8 @@ def test_without_a_scanner_the_data_is_read_with_the_bundle_s(scan, trained, exp
     assert main(args) == 0
     np.testing.assert_array_equal(np.load(out), expected[0])
     with pytest.raises(ValueError, match="--bin, --keep-every without a scanner"):
-        reconstruct_scan(trained[1], tmp_path / "x.npy", projections=tmp_path / "kept.npy",
-                         flats=scan.flats, darks=scan.darks, binning=2, keep_every=2)  # fmt: skip
+        reconstruct(trained[1], tmp_path / "kept.npy", tmp_path / "x.npy", scan=dict(
+            flats=scan.flats, darks=scan.darks, binning=2, keep_every=2))  # fmt: skip
 
 
 BAD = {
@@ -237,5 +238,5 @@ def test_a_damaged_bundle_fails_before_the_scan_is_read(scan, trained, tmp_path)
     broken = Path(shutil.copytree(trained[1], tmp_path / "broken"))
     (broken / "bundle.json").unlink()
     with pytest.raises(BundleError, match="not a trained-model bundle"):
-        reconstruct_scan(broken, tmp_path / "r.npy", progress=False, **scan_kwargs(scan))
+        reconstruct(broken, None, tmp_path / "r.npy", progress=False, scan=scan_kwargs(scan))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken"]

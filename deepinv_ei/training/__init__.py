@@ -25,7 +25,6 @@ from .distributed import (
     wrap_ddp,
 )
 from .learn import DEFAULT_ALPHA, LearnConfig, sweep, train
-from .raw_scan import reconstruct_scan
 from .reconstruct import ScannerMismatch, reconstruct
 from .scaling import (
     DataScaling,
@@ -71,7 +70,6 @@ __all__ = [
     "train",
     "ScannerMismatch",
     "reconstruct",
-    "reconstruct_scan",
     "DataScaling",
     "ScaledLoss",
     "ScaledReconstructor",

@@ -160,7 +160,6 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     """``reconstruct``: a measurement set, or a raw scan with ingest's options."""
     from deepinv_ei.commands.scan_options import given_scan_options, scan_options
 
-    from .raw_scan import reconstruct_scan
     from .reconstruct import reconstruct
 
     def runner() -> int:
@@ -182,9 +181,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
                 )
             reconstruct(args.run, args.input, args.out, **common)
         else:
-            if args.input is not None:
-                scan["projections"] = args.input
-            reconstruct_scan(args.run, args.out, **scan, **common)
+            reconstruct(args.run, args.input, args.out, scan=scan, **common)
         return 0
 
     return guarded("reconstruct", runner, (ValueError, OSError))

@@ -1,5 +1,6 @@
 r"""Reconstruct a raw scan with a trained-model bundle: ingest it with ingest's options into a
-temporary measurement set, then reconstruct every slice (:func:`reconstruct_scan`).
+temporary measurement set (:func:`ingested_scan`), for
+:func:`~deepinv_ei.training.reconstruct` with ``scan=``.
 
 The scan is ingested with :func:`deepinv_ei.scan.ingest` and the options given, every slice
 a training slice (the validation split and the held-out views play no part in
@@ -16,18 +17,20 @@ bundle's, so the hash check compares them.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from deepinv_ei.scan import ScannerSpec, ingest
 
-from .bundle import Bundle, load_bundle
-from .reconstruct import RECONSTRUCT_BATCH, check_output, check_scanner, reconstruct
+from .bundle import Bundle
+from .reconstruct import check_scanner
 
-__all__ = ["reconstruct_scan", "bundle_scanner", "SCAN_OPTIONS"]
+__all__ = ["ingested_scan", "bundle_scanner", "SCAN_OPTIONS"]
 
 #: The keyword arguments of :func:`~deepinv_ei.scan.ingest` that describe a scan (all but its
 #: output, the slice split and the progress bar).
@@ -66,57 +69,32 @@ def bundle_scanner(bundle: Bundle, run: str | Path, scan: dict[str, Any]) -> dic
     return {**scan, "geometry": spec}
 
 
-def reconstruct_scan(
-    run: str | Path,
-    out: str | Path,
-    *,
-    fbp: bool = False,
-    batch: int = RECONSTRUCT_BATCH,
-    device: str = "cpu",
-    overwrite: bool = False,
-    progress: bool = True,
-    **scan: Any,
-) -> Path:
-    """Ingest a raw scan as :func:`~deepinv_ei.scan.ingest` would and reconstruct every slice
-    with the bundle ``run``, in the original slice order (see
-    :func:`~deepinv_ei.training.reconstruct` for the output).
+@contextlib.contextmanager
+def ingested_scan(
+    bundle: Bundle, run: str | Path, out: Path, scan: dict[str, Any], progress: bool
+) -> Iterator[Path]:
+    """The raw scan ``scan`` (ingest's keyword arguments, :data:`SCAN_OPTIONS`) ingested into a
+    temporary measurement set beside ``out``, every slice a training slice; removed on exit,
+    whatever happens. ``geometry`` defaults to the bundle's scanner (:func:`bundle_scanner`).
 
-    :param run: a bundle folder written by :func:`~deepinv_ei.training.train`.
-    :param out: ``.npy``, ``.h5`` or a folder name (TIFFs).
-    :param bool fbp: also write FBP of every slice.
-    :param int batch: slices per forward pass.
-    :param str device: ``"cpu"`` or ``"cuda"``.
-    :param bool overwrite: replace an existing ``out``.
-    :param bool progress: progress bars (ingestion, then reconstruction).
-    :param scan: the keyword arguments of :func:`~deepinv_ei.scan.ingest` that describe the
-        scan (:data:`SCAN_OPTIONS`: ``projections`` or ``sinograms``, ``flats``, ``angles``,
-        ``geometry``, ``binning``, ``keep_every``, ...), checked by ingest; ``geometry``
-        defaults to the bundle's scanner (see :func:`bundle_scanner`).
     :raises ScannerMismatch: naming both hashes if the ingested scan's scanner is not the
         bundle's.
-    :raises ValueError: for bad options or input, as :func:`~deepinv_ei.scan.ingest`.
-    :raises deepinv_ei.training.BundleError: for a damaged bundle.
-    :raises FileExistsError: if ``out`` exists and not ``overwrite``.
+    :raises TypeError: for a keyword that does not describe a scan.
     """
     unknown = sorted(set(scan) - set(SCAN_OPTIONS))
     if unknown:
-        raise TypeError(
-            f"reconstruct_scan got {unknown}; the scan is described by {list(SCAN_OPTIONS)}"
-        )
-    out = check_output(out, overwrite)
-    bundle = load_bundle(run)  # a damaged bundle fails before the scan is read
+        raise TypeError(f"scan options {unknown}: the scan is described by {list(SCAN_OPTIONS)}")
     options = bundle_scanner(bundle, run, scan)
     name = scan.get("projections") or scan.get("sinograms")
     out.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".ingest", dir=out.parent))
     try:
-        tmp = folder / "scan.h5"
-        summary = ingest(tmp, **options, val_fraction=0.0, n_val=0, progress=progress)
+        path = folder / "scan.h5"
+        summary = ingest(path, **options, val_fraction=0.0, n_val=0, progress=progress)
         check_scanner(
             summary.spec, bundle, run, f"{name} ingested with these options gives",
             "give the scanner, window, binning and view selection of the training scan's ingest",
         )  # fmt: skip
-        return reconstruct(run, tmp, out, fbp=fbp, batch=batch, device=device,
-                           overwrite=overwrite, progress=progress)  # fmt: skip
+        yield path
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -189,30 +189,47 @@ def _shard(n: int) -> tuple[int, int, int, int]:
 
 def reconstruct(
     run: str | Path,
-    input: str | Path,
+    input: str | Path | None,
     out: str | Path,
     fbp: bool = False,
     batch: int = RECONSTRUCT_BATCH,
     device: str = "cpu",
     overwrite: bool = False,
     progress: bool = True,
+    scan: dict[str, Any] | None = None,
 ) -> Path:
-    """Reconstruct every slice of the measurement set ``input`` with the bundle ``run``.
+    """Reconstruct every slice of ``input`` with the bundle ``run``, in the original slice order.
 
     :param run: a bundle folder written by :func:`~deepinv_ei.training.train`.
-    :param input: a measurement set from the same scanner (same spec hash).
+    :param input: a measurement set from the same scanner; with ``scan``, the raw projections
+        (a glob or a file; ``None`` if ``scan`` names ``projections`` or ``sinograms``).
     :param out: ``.npy``, ``.h5`` or a folder name (TIFFs).
     :param bool fbp: also write FBP of every slice.
     :param int batch: slices per forward pass.
     :param str device: ``"cpu"`` or ``"cuda"`` (``"cuda"`` under ``torchrun``: each process
         its local GPU).
     :param bool overwrite: replace an existing ``out``.
+    :param bool progress: progress bars (ingestion, then reconstruction).
+    :param dict scan: a raw scan: the keyword arguments of :func:`~deepinv_ei.scan.ingest`
+        that describe it (:data:`~deepinv_ei.training.raw_scan.SCAN_OPTIONS`), checked by
+        ingest; it is ingested into a temporary set first (:mod:`~deepinv_ei.training.raw_scan`).
     :raises ScannerMismatch: naming both hashes if ``input`` is from another scanner.
-    :raises deepinv_ei.training.BundleError: for a damaged bundle.
+    :raises ValueError: for bad scan options or input, as :func:`~deepinv_ei.scan.ingest`.
+    :raises deepinv_ei.training.BundleError: for a damaged bundle (before a scan is read).
     :raises FileExistsError: if ``out`` exists and not ``overwrite``.
     """
     out = check_output(out, overwrite)
     bundle = load_bundle(run)
+    if scan is None:
+        return _reconstruct_set(bundle, run, input, out, fbp, batch, device, progress)
+    from .raw_scan import ingested_scan
+
+    scan = scan if input is None else {**scan, "projections": input}
+    with ingested_scan(bundle, run, out, scan, progress) as path:
+        return _reconstruct_set(bundle, run, path, out, fbp, batch, device, progress)
+
+
+def _reconstruct_set(bundle, run, input, out, fbp, batch, device, progress) -> Path:
     with open_measurement_set(input) as mset:  # closed once read: a temporary set is removed
         check_scanner(
             mset.spec, bundle, run, f"{input} was measured with",

@@ -15,19 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .fields import (
-    ANGLE_UNITS,
-    DIVERGENT,
-    FORMAT_VERSION,
-    GEOMETRIES,
-    LENGTH_UNITS,
-    PARALLEL,
-    STACKED,
-    ScannerSpecError,
-    angle_values,
-    same_bits,
-    to_radians,
-)
+from . import fields
+from .fields import ScannerSpecError, angle_values
 
 _TOP = ("version", "geometry", "unit", "angles", "detector", "source", "image")
 _IMAGE_KEYS = ("shape", "pixel_size", "center", "extent")
@@ -36,11 +25,11 @@ _ANGLE_KEYS = ("unit", "count", "start", "stop", "step", "values", "file")
 
 def _detector_keys(geometry: str) -> tuple[str, ...]:
     keys = ["count", "pitch", "shift", "extent"]
-    if geometry in STACKED:
+    if geometry in fields.STACKED:
         keys += ["rows", "row_pitch"]
     if geometry == "cone3d":
         keys += ["row_shift", "row_extent"]
-    if geometry in DIVERGENT:
+    if geometry in fields.DIVERGENT:
         keys.append("distance")
     if geometry == "fan2d":
         keys.append("offset")
@@ -76,25 +65,27 @@ def parse_spec_dict(d: Any, base_dir: Path, where: str) -> dict:
         raise ScannerSpecError(f"a scanner spec is a table of fields, got {type(d).__name__}")
     _refuse_unknown(d, _TOP, "", "the allowed top-level fields")
     if "geometry" not in d:
-        raise ScannerSpecError(f"missing field geometry (one of {', '.join(GEOMETRIES)})")
+        raise ScannerSpecError(f"missing field geometry (one of {', '.join(fields.GEOMETRIES)})")
     geometry = d["geometry"]
-    if geometry not in GEOMETRIES:
-        raise ScannerSpecError(f"geometry must be one of {', '.join(GEOMETRIES)}, got {geometry!r}")
-    if d.get("version", FORMAT_VERSION) != FORMAT_VERSION:
+    if geometry not in fields.GEOMETRIES:
         raise ScannerSpecError(
-            f"version {d['version']!r} is not understood (this version reads {FORMAT_VERSION})"
+            f"geometry must be one of {', '.join(fields.GEOMETRIES)}, got {geometry!r}"
+        )
+    if d.get("version", fields.FORMAT_VERSION) != fields.FORMAT_VERSION:
+        raise ScannerSpecError(
+            f"version {d['version']!r} is not understood (this version reads {fields.FORMAT_VERSION})"
         )
     if "unit" not in d:
         raise ScannerSpecError(
             f"missing field unit: the length unit of every distance, one of "
-            f"{', '.join(LENGTH_UNITS)}"
+            f"{', '.join(fields.LENGTH_UNITS)}"
         )
     for name in ("angles", "detector"):
         if name not in d:
             raise ScannerSpecError(f"missing table [{name}]")
     for_g = f" for {geometry}"
     det = _table(d["detector"], "detector", _detector_keys(geometry), ("count", "pitch"), for_g)
-    if geometry in DIVERGENT:
+    if geometry in fields.DIVERGENT:
         if "source" not in d:
             raise ScannerSpecError(f"missing table [source] (its distance, needed for {geometry})")
         if "distance" not in det:
@@ -105,7 +96,7 @@ def parse_spec_dict(d: Any, base_dir: Path, where: str) -> dict:
         raise ScannerSpecError(f"[source] is only for fan2d and cone3d, not for {geometry}")
     else:
         src = {}
-    if geometry in PARALLEL:
+    if geometry in fields.PARALLEL:
         image = _table(d.get("image", {}), "image", _IMAGE_KEYS, (), "")
     else:
         if "image" not in d:
@@ -136,7 +127,7 @@ def parse_spec_dict(d: Any, base_dir: Path, where: str) -> dict:
         "row_extent": det.get("row_extent"),
         "image_extent": image.get("extent"),
     }
-    if geometry in STACKED and "rows" not in det:
+    if geometry in fields.STACKED and "rows" not in det:
         raise ScannerSpecError(f"missing field detector.rows (needed for {geometry})")
     return kwargs
 
@@ -144,8 +135,10 @@ def parse_spec_dict(d: Any, base_dir: Path, where: str) -> dict:
 def _parse_angles(a: Any, base_dir: Path, where: str) -> tuple[np.ndarray, dict]:
     a = _table(a, "angles", _ANGLE_KEYS, ("unit",), "")
     unit = a["unit"]
-    if unit not in ANGLE_UNITS:
-        raise ScannerSpecError(f"angles.unit must be one of {', '.join(ANGLE_UNITS)}, got {unit!r}")
+    if unit not in fields.ANGLE_UNITS:
+        raise ScannerSpecError(
+            f"angles.unit must be one of {', '.join(fields.ANGLE_UNITS)}, got {unit!r}"
+        )
     forms = [k for k in ("count", "values", "file") if k in a]
     if len(forms) != 1:
         raise ScannerSpecError(
@@ -171,7 +164,7 @@ def _parse_angles(a: Any, base_dir: Path, where: str) -> tuple[np.ndarray, dict]
             values = angle_values({"values": a["values"]}, "")
         form = {"unit": unit, "values": values.tolist()}
     values = angle_values(form, "")
-    return to_radians(values, unit), form
+    return fields.to_radians(values, unit), form
 
 
 def read_angles_file(path: Path, where: str = "") -> np.ndarray:
@@ -208,13 +201,13 @@ def read_angles_file(path: Path, where: str = "") -> np.ndarray:
 def reproducing_form(form: dict | None, angles: np.ndarray) -> dict | None:
     """``form`` (how a file wrote the angles) if it gives exactly ``angles`` in radians, bit for
     bit; else ``None``."""
-    if not form or form.get("unit") not in ANGLE_UNITS:
+    if not form or form.get("unit") not in fields.ANGLE_UNITS:
         return None
     try:
         values = angle_values(form, "")
     except (KeyError, ScannerSpecError, TypeError):
         return None
-    return form if same_bits(to_radians(values, form["unit"]), angles) else None
+    return form if fields.same_bits(fields.to_radians(values, form["unit"]), angles) else None
 
 
 def spec_to_dict(spec: Any) -> dict:
@@ -229,7 +222,7 @@ def spec_to_dict(spec: Any) -> dict:
         angles = {k: form[k] for k in ("unit", "count", "start", "stop", "step") if k in form}
         angles.setdefault("start", 0.0)
     out: dict = {
-        "version": FORMAT_VERSION,
+        "version": fields.FORMAT_VERSION,
         "geometry": spec.geometry,
         "unit": spec.unit,
         "angles": angles,
@@ -237,20 +230,20 @@ def spec_to_dict(spec: Any) -> dict:
     det: dict = {"count": spec.det_count, "pitch": spec.det_pitch, "shift": spec.det_shift}
     if spec.det_extent is not None:
         det["extent"] = list(spec.det_extent)
-    if spec.geometry in STACKED:
+    if spec.geometry in fields.STACKED:
         det.update(rows=spec.det_rows, row_pitch=spec.row_pitch)
     if spec.geometry == "cone3d":
         det["row_shift"] = spec.row_shift
         if spec.row_extent is not None:
             det["row_extent"] = list(spec.row_extent)
-    if spec.geometry in DIVERGENT:
+    if spec.geometry in fields.DIVERGENT:
         det["distance"] = spec.det_radius
         src: dict = {"distance": spec.src_radius}
         if spec.geometry == "fan2d":
             det["offset"] = list(spec.det_offset)
             src["offset"] = list(spec.src_offset)
     out["detector"] = det
-    if spec.geometry in DIVERGENT:
+    if spec.geometry in fields.DIVERGENT:
         out["source"] = src
     out["image"] = {
         "shape": list(spec.image_shape),
