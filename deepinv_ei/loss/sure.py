@@ -291,16 +291,9 @@ class SurePoissonGaussian(SureLoss, SurePGLoss):
         rng: torch.Generator | None = None,
         **kwargs: Any,
     ):
-        super().__init__(
-            noise_model,
-            gain=gain,
-            sigma=sigma,
-            tau1=tau1,
-            tau2=tau2,
-            second_derivative=second_derivative,
-            rng=rng,
-            **kwargs,
-        )
+        levels = {"gain": gain, "sigma": sigma}
+        steps = {"tau1": tau1, "tau2": tau2, "second_derivative": second_derivative}
+        super().__init__(noise_model, **levels, **steps, rng=rng, **kwargs)
 
     def use_levels(self, gain: torch.Tensor, sigma: torch.Tensor) -> None:
         for key, level in (("gain", gain), ("sigma", sigma)):

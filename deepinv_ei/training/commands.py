@@ -76,12 +76,7 @@ def _training_options(p: argparse.ArgumentParser, alpha_default: str) -> None:
         "when the set has no held-out views, none otherwise (where K >= 2 is an error); "
         "0: never",
     )
-    p.add_argument(
-        "--fold",
-        type=int,
-        default=d.fold,
-        help="which fold of --view-folds holds out its views (0 to K-1; default 0)",
-    )
+    p.add_argument("--fold", type=int, default=d.fold, help="the fold held out (0 to K-1)")
     p.add_argument(
         "--minutes",
         type=float,
@@ -200,35 +195,44 @@ def _names_a_set(path: str, given: list[str]) -> bool:
     return hdf5 and not given and not is_data_exchange(path)
 
 
+#: ``(help, description)`` of the two training commands.
+_TRAINING_COMMANDS = {
+    "train": (
+        "learn a reconstructor from a measurement set",
+        "Learn f(y) = s G(A^+ y / s) from the set's sinograms alone (EI), keep the epoch with the "
+        "lowest ramp-weighted held-out-view error and write a bundle. A set without held-out "
+        "views is scored on a fold of its views (--view-folds), and the bundle is refit on "
+        "every view for the chosen number of epochs.",
+    ),
+    "sweep": (
+        "train one model per alpha and select one",
+        "Train one model per alpha in RUN/alpha_<a>/ and select the alpha with the lowest "
+        "ramp-weighted held-out-view error (RUN/sweep.json). On a set without held-out views "
+        "every alpha trains on a fold of the views (--view-folds), and the selected alpha is "
+        "refit on every view into RUN/.",
+    ),
+}
+
+
+def _add_training_parser(subparsers, name: str, alpha_default: str) -> argparse.ArgumentParser:
+    help_, description = _TRAINING_COMMANDS[name]
+    p = subparsers.add_parser(name, help=help_, description=description)
+    _training_options(p, alpha_default)
+    return p
+
+
 def add_train_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``train`` on ``subparsers``."""
     from .learn import DEFAULT_ALPHA
 
-    p = subparsers.add_parser(
-        "train",
-        help="learn a reconstructor from a measurement set",
-        description="Learn f(y) = s G(A^+ y / s) from the set's sinograms alone (EI), keep the "
-        "epoch with the lowest ramp-weighted held-out-view error and write a bundle. A set "
-        "without held-out views is scored on a fold of its views (--view-folds), and the "
-        "bundle is refit on every view for the chosen number of epochs.",
-    )
-    _training_options(p, f"{DEFAULT_ALPHA:g}")
+    p = _add_training_parser(subparsers, "train", f"{DEFAULT_ALPHA:g}")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     return p
 
 
 def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``sweep`` on ``subparsers``."""
-    p = subparsers.add_parser(
-        "sweep",
-        help="train one model per alpha and select one",
-        description="Train one model per alpha in RUN/alpha_<a>/ and select the alpha with the "
-        "lowest ramp-weighted held-out-view error (RUN/sweep.json). On a set without held-out "
-        "views every alpha trains on a fold of the views (--view-folds), and the selected "
-        "alpha is refit on every view into RUN/.",
-    )
-    _training_options(p, "0.01,0.1,1")
-    return p
+    return _add_training_parser(subparsers, "sweep", "0.01,0.1,1")
 
 
 RECONSTRUCT_EXAMPLE = """\
