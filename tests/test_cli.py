@@ -106,3 +106,19 @@ def test_registry_lists_every_subcommand(capsys):
     with pytest.raises(SystemExit):
         main(["ingest", "--out", "x.h5", "--bogus"])
     assert np.isin(["ingest", "inspect", "reproduce"], list(COMMANDS)).all()
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    # `deepinv-ei inspect SET | head`: the reader is gone before the command writes.
+    import subprocess
+    import sys
+
+    from learning_sets import phantoms, write_set
+
+    write_set(tmp_path / "set.h5", phantoms(4, 16, seed=1), n_views=6, keep_every=2)
+    cmd = [sys.executable, "-m", "deepinv_ei", "inspect", str(tmp_path / "set.h5"), "--no-png"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err and "error:" not in err

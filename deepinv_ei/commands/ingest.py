@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from .scan_options import add_scan_options, scan_options
 
@@ -32,16 +31,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from deepinv_ei.scan import ingest
+    from deepinv_ei.training.commands import guarded
 
-    try:
+    def runner() -> int:
         summary = ingest(
             args.out, **scan_options(args), val_fraction=args.val_fraction,
             n_val=args.val_slices, split_seed=args.split_seed, overwrite=args.overwrite,
             progress=not args.quiet,
         )  # fmt: skip
-    except (ValueError, OSError) as err:  # bad input, a missing file, an existing output
-        print(f"deepinv-ei ingest: error: {err}", file=sys.stderr)
-        return 2
-    if not args.quiet:
-        print(summary)
-    return 0
+        if not args.quiet:
+            print(summary)
+        return 0
+
+    # bad input, a missing file, an existing output
+    return guarded("ingest", runner, (ValueError, OSError))

@@ -4,7 +4,6 @@ sinogram beside its filtered back-projection."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -56,15 +55,16 @@ def save_sinogram_png(ms, path: Path, split: str = "train", index: int = 0) -> P
 
 def run(args: argparse.Namespace) -> int:
     from deepinv_ei.scan import MeasurementSet
+    from deepinv_ei.training.commands import guarded
 
-    try:
+    def runner() -> int:
         with MeasurementSet(args.file) as ms:
             print(ms.describe())
             if not args.no_png:
                 png = Path(args.png) if args.png else Path(args.file).with_suffix(".png")
                 save_sinogram_png(ms, png, args.split, args.index)
                 print(f"saved {png}")
-    except (ValueError, OSError) as err:  # not a measurement set, a missing file
-        print(f"deepinv-ei inspect: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        return 0
+
+    # not a measurement set, a missing file
+    return guarded("inspect", runner, (ValueError, OSError))

@@ -296,6 +296,8 @@ def guarded(
     """``runner()``, with ``errors`` (in the settings or the files) printed as one line (exit 2)."""
     try:
         return runner()
+    except BrokenPipeError:
+        raise  # the reader of stdout went away (``| head``): the entry point ends quietly
     except errors as err:
         print(f"deepinv-ei {name}: error: {err}", file=sys.stderr)
         return 2
