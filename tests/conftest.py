@@ -6,6 +6,7 @@ Test modules import the plain helpers by name (``from conftest import seeded``):
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import pytest
@@ -18,10 +19,20 @@ from deepinv_ei.transforms import Dihedral, GroupTransform, Product, Reflect, Ro
 def one_thread():
     """One intra-op thread: on a loaded 2-core machine, two threads per process oversubscribe
     the cores and slow small tensors down several-fold (up to ~100x measured)."""
+    with single_thread():
+        yield
+
+
+@contextlib.contextmanager
+def single_thread():
+    """One intra-op thread inside the block (for module-scoped fixtures; see one_thread), and
+    results that do not depend on the machine's core count."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def seeded(seed: int) -> torch.Generator:

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-import torch
+from conftest import single_thread
 
 from deepinv_ei.cli import main
 from deepinv_ei.scan import ScannerSpec, ingest, save_spec, simulate_scan
@@ -51,27 +51,19 @@ def scan(tmp_path_factory):
 def trained(scan):
     """(measurement set of ``scan``, bundle trained on it); validation slices 2 and 3."""
     folder = scan.folder.parent
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         ingest(folder / "set.h5", **scan_kwargs(scan), n_val=2)
         train(folder / "set.h5", folder / "run", verbose=False, alpha=1.0, **TINY)
-    finally:
-        torch.set_num_threads(threads)
     return folder / "set.h5", folder / "run"
 
 
 @pytest.fixture(scope="module")
 def expected(trained, tmp_path_factory):
     """The measurement set's reconstruction and FBP, one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        out = tmp_path_factory.mktemp("expected") / "set.h5"
-        mset, run = trained
+    out = tmp_path_factory.mktemp("expected") / "set.h5"
+    mset, run = trained
+    with single_thread():
         reconstruct(run, mset, out, fbp=True, progress=False)
-    finally:
-        torch.set_num_threads(threads)
     with h5py.File(out) as f:
         return f["recon"][()], f["fbp"][()]
 

@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import single_thread
 from learning_sets import parallel_spec, phantoms, write_set
 
 from deepinv_ei.cli import main
@@ -48,13 +49,9 @@ def scan(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def run(scan):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        out = scan.parent / "run"
+    out = scan.parent / "run"
+    with single_thread():
         summary = train(scan, out, verbose=False, view_folds=3, fold=1, **TINY)
-    finally:
-        torch.set_num_threads(threads)
     return out, summary
 
 
