@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from ..utils.io import atomic_path
+from deepinv_ei.utils import atomic_path
+
 from .readers import sha256_file
 from .spec import ScannerSpec, geometry_from_spec, ray_transform_from_spec
 

@@ -2,6 +2,7 @@
 
 from .dottest import dottest
 from .io import (
+    atomic_path,
     atomic_save_figure,
     atomic_save_torch,
     atomic_write_bytes,
@@ -15,6 +16,7 @@ from .io import (
 
 __all__ = [
     "dottest",
+    "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
