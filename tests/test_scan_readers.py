@@ -169,3 +169,21 @@ def test_read_angles_and_checksum(tmp_path):
     assert sha256_file(tmp_path / "c.bin") == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )
+
+
+def test_stacks_close_their_files(tmp_path):
+    # h5py refuses to reopen for writing a file this process still holds open read-only.
+    path = tmp_path / "dx.h5"
+    with h5py.File(path, "w") as f:
+        f["exchange/data"] = DATA
+    with open_stack(f"{path}:/exchange/data") as stack:
+        np.testing.assert_array_equal(stack.read(0, 1), DATA[:1])
+    h5py.File(path, "a").close()
+    with pytest.raises(ValueError, match="does not exist"):
+        open_stack(f"{path}:/exchange/nothing")
+    h5py.File(path, "a").close()  # the error path closed it too
+    pages = tmp_path / "pages.tif"
+    tifffile.imwrite(pages, DATA, photometric="minisblack")
+    stack = open_stack(pages)
+    stack.close()
+    assert stack._tif.filehandle.closed

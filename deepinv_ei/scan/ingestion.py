@@ -17,6 +17,7 @@ the file written. Inputs are only read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -177,32 +178,39 @@ def ingest(
                 raise ValueError(
                     f"sinograms are post-log line integrals; {name} applies to projections"
                 )
-        return _ingest_sinograms(open_stack(sinograms, axes, "sinograms"), angles=angles, **kw)
-    return _ingest_projections(
-        projections, flats, darks, angles, axes, values, max_clip_fraction, floor_counts,
-        saturation, **kw,
-    )  # fmt: skip
+        with open_stack(sinograms, axes, "sinograms") as stack:
+            return _ingest_sinograms(stack, angles=angles, **kw)
+    with contextlib.ExitStack() as opened:  # every file read is closed when ingest ends
+        return _ingest_projections(
+            projections, flats, darks, angles, axes, values, max_clip_fraction, floor_counts,
+            saturation, opened=opened, **kw,
+        )  # fmt: skip
 
 
 def _ingest_projections(
     projections, flats, darks, angles, axes, values, max_clip_fraction, floor_counts, saturation,
     *, window, out, angle_unit, geometry, pixel_size, unit, image_shape, views, centre_offset,
-    split, chunk, overwrite, progress,
+    split, chunk, overwrite, progress, opened: contextlib.ExitStack,
 ) -> IngestSummary:  # fmt: skip
+    def open_(source, *args):
+        return None if source is None else opened.enter_context(open_stack(source, *args))
+
     extra_sources: list[Path] = []
     angle_values = None
     proj_path, proj_key = split_source(projections)
     if proj_key is None and is_data_exchange(proj_path):
         exchange = data_exchange(proj_path)
+        for held in ("projections", "flats", "darks"):
+            if exchange[held] is not None:
+                opened.enter_context(exchange[held])
         stack = exchange["projections"]
-        flat_stack = open_stack(flats) if flats is not None else exchange["flats"]
-        dark_stack = open_stack(darks) if darks is not None else exchange["darks"]
+        flat_stack = open_(flats) if flats is not None else exchange["flats"]
+        dark_stack = open_(darks) if darks is not None else exchange["darks"]
         angle_values = exchange["angles"]
         angles_name = f"{proj_path}:/exchange/theta"
     else:
-        stack = open_stack(projections, axes, "projections")
-        flat_stack = open_stack(flats) if flats is not None else None
-        dark_stack = open_stack(darks) if darks is not None else None
+        stack = open_(projections, axes, "projections")
+        flat_stack, dark_stack = open_(flats), open_(darks)
     if angles is not None:
         angle_values = read_angles(angles, angle_unit)
         angles_name = str(angles)

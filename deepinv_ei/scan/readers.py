@@ -108,6 +108,16 @@ class Stack:
     def __len__(self) -> int:
         return self.shape[0]
 
+    def close(self) -> None:
+        """Close the files the stack holds open (HDF5, npz, mat, multi-page TIFF); reading
+        afterwards is an error. Also ``with open_stack(...) as stack:``."""
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         axes = ", ".join(f"{a}={n}" for a, n in zip(self.axes, self.shape, strict=True))
         return f"{type(self).__name__}({self.name!r}, {axes}, dtype={self.dtype})"
@@ -173,6 +183,11 @@ class ArrayStack(Stack):
     @property
     def stored_shape(self) -> tuple[int, ...]:
         return self.shape if self._missing else tuple(self.array.shape)
+
+    def close(self) -> None:
+        if hasattr(self._holder, "close"):
+            self._holder.close()
+        self._holder = None
 
     @property
     def stored_axes(self) -> tuple[str, ...]:
@@ -283,6 +298,9 @@ class TiffPagesStack(Stack):
             [_tiff_page_array(self._tif.pages[i], self.path) for i in range(start, stop)]
         )
 
+    def close(self) -> None:
+        self._tif.close()
+
 
 def split_source(source: str | Path) -> tuple[Path, str | None]:
     """``'file.h5:/exchange/data'`` -> ``(Path('file.h5'), '/exchange/data')``."""
@@ -304,7 +322,7 @@ def _hdf5_listing(f) -> str:
     return shown or "no datasets"
 
 
-def hdf5_dataset(path: Path, key: str | None, holder_list: list | None = None):
+def hdf5_dataset(path: Path, key: str | None):
     """The dataset ``key`` of an HDF5 file, opened read-only.
 
     :raises ValueError: if the path does not exist (listing the datasets there).
@@ -315,15 +333,17 @@ def hdf5_dataset(path: Path, key: str | None, holder_list: list | None = None):
         f = h5py.File(path, "r")
     except OSError as err:
         raise ValueError(f"{path}: expected an HDF5 file, could not open it ({err})") from err
-    if key is None:
-        raise ValueError(
-            f"{path}: name the dataset to read as {path}:/path/to/data; the file holds "
-            f"{_hdf5_listing(f)}"
-        )
-    obj = f.get(key)
+    obj = None if key is None else f.get(key)
     if obj is None or not hasattr(obj, "shape"):
+        listing = _hdf5_listing(f)
+        f.close()
+        if key is None:
+            raise ValueError(
+                f"{path}: name the dataset to read as {path}:/path/to/data; the file holds "
+                f"{listing}"
+            )
         what = "is a group, not a dataset" if obj is not None else "does not exist"
-        raise ValueError(f"{path}: the HDF5 path {key!r} {what}; the file holds {_hdf5_listing(f)}")
+        raise ValueError(f"{path}: the HDF5 path {key!r} {what}; the file holds {listing}")
     return obj, f
 
 
