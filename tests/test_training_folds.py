@@ -307,3 +307,16 @@ def test_sweep_without_held_out_views_selects_by_the_fold_and_refits(scan, tmp_p
     for a in ("0", "10"):  # the fold runs only: one refit, of the selected alpha
         assert sorted(p.name for p in (out / f"alpha_{a}").iterdir()) == ["fold"]
     assert json.loads((out / "sweep.json").read_text())["validation"] == bundle.validation
+
+
+def test_the_budget_bounds_the_fold_run_and_the_refit_together(scan, tmp_path):
+    out = tmp_path / "budget"
+    settings = {**TINY, "epochs": 10_000, "minutes": 0.05}
+    with single_thread():
+        summary = train(scan, out, verbose=False, view_folds=3, **settings)
+    fold = json.loads((out / "fold" / "scores.json").read_text())
+    assert fold["stop"] == "time budget of 0.025 min"  # half of it
+    refit = summary["validation"]
+    assert 1 <= refit["refit_epochs"] <= refit["best_epoch"] == fold["best_epoch"]
+    if refit["refit_epochs"] < refit["best_epoch"]:  # stopped by the rest of the budget
+        assert summary["stop"].startswith("time budget of")

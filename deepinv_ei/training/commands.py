@@ -81,8 +81,8 @@ def _training_options(p: argparse.ArgumentParser, alpha_default: str) -> None:
         "--minutes",
         type=float,
         default=d.minutes,
-        help="training time budget (with view folds: of each fold run; the refit then trains "
-        "the chosen epochs without a budget)",
+        help="training time budget in minutes (with view folds: half for the fold run, the "
+        "rest for the refit)",
     )
     p.add_argument("--epochs", type=int, default=d.epochs, help="most epochs")
     p.add_argument("--device", default=d.device, help="cpu or cuda")

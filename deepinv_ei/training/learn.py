@@ -23,8 +23,10 @@ trains on the views :math:`T_k` alone and keeps the epoch :math:`e^*` with the l
 held-out-view score on the fold's views :math:`F_k` of the validation slices, then the model is
 refit from the same initialisation on every kept view for exactly :math:`e^*` epochs (a
 model trained on :math:`A_T` does not fit the full scanner), and that refit is the bundle. The
-time budget ``minutes`` bounds the fold run only; the refit trains its :math:`e^*` epochs
-(each :math:`n/|T_k|` times as long as a fold epoch) whatever the budget. A killed run resumes
+time budget ``minutes`` bounds the whole run: the fold run gets
+:data:`FOLD_BUDGET_SHARE` of it, the refit what the fold run left (its :math:`e^*` epochs, each
+at most :math:`n/|T_k|` times as long as a fold epoch, usually fit; if not, it stops when the
+budget ends and records how many it trained, ``refit_epochs``). A killed run resumes
 in the phase it was killed in: ``fold/scores.json`` (written last in ``fold/``) marks the fold
 run complete.
 
@@ -73,6 +75,9 @@ VALIDATION = "validation.npy"
 SCORES = "scores.json"
 #: The fold run's folder inside a k-fold run's folder.
 FOLD_RUN = "fold"
+#: With k-fold validation, the share of ``minutes`` given to the fold run; the refit gets the
+#: rest, so that the whole run keeps to ``minutes``.
+FOLD_BUDGET_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -467,7 +472,8 @@ def train(
     A set without held-out views is validated on a fold of its views (``view_folds``,
     :mod:`~deepinv_ei.training.folds`): the fold run in ``out/fold/`` selects the epoch by the
     fold's held-out-view score, then the model is refit on every kept view for that many
-    epochs (no time budget) and that refit is the bundle.
+    epochs and that refit is the bundle; ``minutes`` bounds the two together (half each, the
+    refit also what the fold run left).
 
     :param set_path: a measurement set (``deepinv-ei ingest``).
     :param out: the run folder; must be empty or absent unless ``overwrite`` or ``resume``.
@@ -534,7 +540,10 @@ def train(
         if info.is_main:
             folder.mkdir(exist_ok=True)
         barrier(info)
-        learned = _learn(cfg, data, mset.noise, folder, info, device, say,
+        fold_cfg = (
+            cfg if cfg.minutes is None else replace(cfg, minutes=cfg.minutes * FOLD_BUDGET_SHARE)
+        )
+        learned = _learn(fold_cfg, data, mset.noise, folder, info, device, say,
                          metadata=metadata | {"view_fold": record}, **common)  # fmt: skip
         if not info.is_main:
             return {}
@@ -546,8 +555,12 @@ def train(
     if not refit:
         return fold_summary if info.is_main else {}
     epochs = fold_summary["best_epoch"]
-    say(f"refit on all {fold.n_views} views for {epochs} epochs (the fold run's best)")
-    refit_cfg = replace(cfg, epochs=epochs, minutes=None, patience=None)
+    minutes = _refit_minutes(cfg.minutes, fold_summary["train_seconds"])
+    say(
+        f"refit on all {fold.n_views} views for {epochs} epochs (the fold run's best)"
+        + ("" if minutes is None else f", within the budget's remaining {minutes:.3g} min")
+    )
+    refit_cfg = replace(cfg, epochs=epochs, minutes=minutes, patience=None)
     full = training_data(mset, device, heldout=False)
     learned = _learn(refit_cfg, full, mset.noise, out, info, device, say,
                      metadata={"settings": asdict(refit_cfg), "set_sha256": mset.sha256,
@@ -564,10 +577,20 @@ def train(
         "fold_fbp_scores": fold_summary["fbp_scores"],
         "refit": True,
     }
+    validation["refit_epochs"] = summary["epochs"]  # fewer than best_epoch if the budget ended
     summary |= {"select": PRIMARY_SCORE, "best_epoch": epochs, "validation": validation}
     _write_bundle(out, set_path, mset, cfg, learned, full.physics, device, summary, validation)
+    if summary["epochs"] < epochs:
+        say(f"refit: the budget ended after {summary['epochs']} of its {epochs} epochs")
     say(f"refit: {summary['scores']}; bundle in {out}")
     return summary
+
+
+def _refit_minutes(minutes: float | None, fold_seconds: float) -> float | None:
+    """The refit's share of ``minutes``: what the fold run left (at least a twentieth)."""
+    if minutes is None:
+        return None
+    return max(minutes - fold_seconds / 60, minutes / 20)
 
 
 def sweep(
