@@ -172,7 +172,12 @@ def main() -> None:
     r.add_argument(
         "--alphas", type=lambda s: [float(v) for v in s.split(",")], default=[0, 0.01, 0.1, 1]
     )
-    r.add_argument("--minutes", type=float, default=3.0)
+    r.add_argument(
+        "--minutes",
+        type=float,
+        default=3.0,
+        help="budget per alpha (k-fold: half of it per fold run)",
+    )
     r.add_argument("--every", type=int, default=10, help="one model every this many epochs")
     r.add_argument(
         "--view-folds", type=int, default=None,
