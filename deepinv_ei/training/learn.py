@@ -441,6 +441,14 @@ def _write_bundle(out, set_path, mset, cfg, learned, physics, device, summary, v
     save_bundle(out, bundle)  # bundle.json last: the folder is complete
 
 
+def _view_fold(cfg: LearnConfig, mset: Any):
+    """The fold of ``mset``'s kept views that scores the run, or ``None`` (checked against the
+    set: :func:`~deepinv_ei.training.folds.resolve_view_fold`)."""
+    return resolve_view_fold(
+        cfg.view_folds, cfg.fold, mset.spec.num_views, len(mset.heldout_angles)
+    )
+
+
 def _finished_fold_run(folder: Path, cfg: LearnConfig, mset: Any) -> dict | None:
     """The summary of the fold run in ``folder`` if it finished, checked against this run."""
     path = folder / SCORES
@@ -495,9 +503,7 @@ def train(
     cfg = LearnConfig(**settings)
     out = Path(out)
     mset = open_measurement_set(set_path)  # data errors before the folder is touched
-    fold = resolve_view_fold(
-        cfg.view_folds, cfg.fold, mset.spec.num_views, len(mset.heldout_angles)
-    )
+    fold = _view_fold(cfg, mset)
     info, device = init_distributed(cfg.device)
     data = training_data(mset, device, fold)
     if info.is_main:
@@ -619,9 +625,7 @@ def sweep(
         cfg = LearnConfig(**{**settings, "alpha": a})  # every setting checked before any training
     out = Path(out)
     mset = open_measurement_set(set_path)
-    fold = resolve_view_fold(
-        cfg.view_folds, cfg.fold, mset.spec.num_views, len(mset.heldout_angles)
-    )
+    fold = _view_fold(cfg, mset)
     if fold is None and len(mset.heldout_angles) == 0:
         raise ValueError(
             f"{set_path} has no held-out views and view_folds=0: an alpha sweep needs a score "

@@ -42,6 +42,14 @@ H5_SUFFIXES = (".h5", ".hdf5")
 #: Slices per forward pass. Results agree to the bit across processes for the same batching
 #: (and thread count); another batch size changes them at the rounding level.
 RECONSTRUCT_BATCH = 8
+#: What a scanner mismatch tells the user to do, for a measurement set and for a raw scan.
+_SET_HINT = (
+    "reconstruct only scans of the training scanner (same geometry, views and detector after "
+    "ingest)"
+)
+_RAW_SCAN_HINT = (
+    "give the scanner, window, binning and view selection of the training scan's ingest"
+)
 
 
 class ScannerMismatch(ValueError):
@@ -220,22 +228,22 @@ def reconstruct(
     """
     out = check_output(out, overwrite)
     bundle = load_bundle(run)
+    options = {"fbp": fbp, "batch": batch, "device": device, "progress": progress}
     if scan is None:
-        return _reconstruct_set(bundle, run, input, out, fbp, batch, device, progress)
+        mismatch = (f"{input} was measured with", _SET_HINT)
+        return _reconstruct_set(bundle, run, input, out, mismatch, **options)
     from .raw_scan import ingested_scan
 
     scan = scan if input is None else {**scan, "projections": input}
+    name = scan.get("projections") or scan.get("sinograms")
+    mismatch = (f"{name} ingested with these options gives", _RAW_SCAN_HINT)
     with ingested_scan(bundle, run, out, scan, progress) as path:
-        return _reconstruct_set(bundle, run, path, out, fbp, batch, device, progress)
+        return _reconstruct_set(bundle, run, path, out, mismatch, **options)
 
 
-def _reconstruct_set(bundle, run, input, out, fbp, batch, device, progress) -> Path:
+def _reconstruct_set(bundle, run, input, out, mismatch, *, fbp, batch, device, progress) -> Path:
     with open_measurement_set(input) as mset:  # closed once read: a temporary set is removed
-        check_scanner(
-            mset.spec, bundle, run, f"{input} was measured with",
-            "reconstruct only scans of the training scanner (same geometry, views and detector "
-            "after ingest)",
-        )  # fmt: skip
+        check_scanner(mset.spec, bundle, run, *mismatch)
         y, _ = all_slices(mset)
         units = str(mset.units.get("image", ""))
     rank, world, start, stop = _shard(len(y))
