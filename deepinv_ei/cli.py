@@ -5,7 +5,8 @@ Subcommands live in modules listed in :data:`COMMANDS`; each module defines
 (returns the exit status). A module may set ``PASS_THROUGH = True`` to receive the arguments
 it does not declare in ``args.rest`` (``reproduce`` hands them to the reproduction's own
 command line). The modules are imported only when their subcommand runs or ``--help`` lists
-them, so adding one is one line here.
+them, so adding one is one line here. A ``run`` reports bad input as one line with exit
+status 2 through :func:`guarded`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable
 
 #: Subcommand name -> module with ``add_parser(subparsers)`` and ``run(args)``.
 COMMANDS: dict[str, str] = {
@@ -38,6 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMANDS.values():
         importlib.import_module(module).add_parser(sub)
     return parser
+
+
+def guarded(
+    name: str,
+    runner: Callable[[], int],
+    errors: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError),
+) -> int:
+    """``runner()``, with ``errors`` (in the settings or the files) printed as one line (exit 2)."""
+    try:
+        return runner()
+    except BrokenPipeError:
+        raise  # the reader of stdout went away (``| head``): the entry point ends quietly
+    except errors as err:
+        print(f"deepinv-ei {name}: error: {err}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:

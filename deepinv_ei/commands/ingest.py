@@ -30,8 +30,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from deepinv_ei.cli import guarded
     from deepinv_ei.scan import ingest
-    from deepinv_ei.training.commands import guarded
 
     def runner() -> int:
         summary = ingest(

@@ -54,8 +54,8 @@ def save_sinogram_png(ms, path: Path, split: str = "train", index: int = 0) -> P
 
 
 def run(args: argparse.Namespace) -> int:
+    from deepinv_ei.cli import guarded
     from deepinv_ei.scan import MeasurementSet
-    from deepinv_ei.training.commands import guarded
 
     def runner() -> int:
         with MeasurementSet(args.file) as ms:

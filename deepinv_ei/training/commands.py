@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+
+from deepinv_ei.cli import guarded
 
 __all__ = [
     "add_train_parser",
@@ -286,21 +288,6 @@ def add_reconstruct_parser(subparsers) -> argparse.ArgumentParser:
     out.add_argument("--overwrite", action="store_true")
     out.add_argument("--quiet", action="store_true")
     return p
-
-
-def guarded(
-    name: str,
-    runner: Callable[[], int],
-    errors: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, FileExistsError),
-) -> int:
-    """``runner()``, with ``errors`` (in the settings or the files) printed as one line (exit 2)."""
-    try:
-        return runner()
-    except BrokenPipeError:
-        raise  # the reader of stdout went away (``| head``): the entry point ends quietly
-    except errors as err:
-        print(f"deepinv-ei {name}: error: {err}", file=sys.stderr)
-        return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
